@@ -1,0 +1,155 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Privilege, remoteScript, shellQuote } from "./shell";
+import {
+  InvalidArgument,
+  checkBoolean,
+  checkHost,
+  checkHostKey,
+  checkKnownKeys,
+  checkLinuxName,
+  checkPlainObject,
+  checkPort,
+  requirePlain,
+} from "./validate";
+
+/** How to reach a host over SSH. */
+export interface ConnectionArgs {
+  /** DNS name or IP address of the host. */
+  readonly host: string;
+  /** @default 22 */
+  readonly port?: number;
+  /**
+   * Login user: `root`, or an admin user whose commands go through `sudo -n` (a NOPASSWD
+   * rule is needed: there is no terminal to type a password into).
+   * @default "root"
+   */
+  readonly user?: string;
+  /** Private key (OpenSSH or PEM). Always handled as a Pulumi secret. */
+  readonly privateKey: pulumi.Input<string>;
+  /**
+   * The host's public key, `ssh-ed25519 AAAA…` (as `ssh-keyscan` prints it). Required:
+   * without it any machine answering on that address would receive root commands.
+   */
+  readonly hostKey?: string;
+  /**
+   * Accept any host key. Only for throwaway hosts; must be set by name.
+   * @default false
+   */
+  readonly insecureIgnoreHostKey?: boolean;
+  /**
+   * Run host commands through `sudo -n`.
+   * @default true when `user` is not root, false for root
+   */
+  readonly sudo?: boolean;
+}
+
+/** A validated connection: what `remote.Command` needs, and how scripts become root. */
+export interface HostConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly hostKey?: string;
+  readonly privilege: Privilege;
+  readonly remote: pulumi.Output<command.types.input.remote.ConnectionArgs>;
+}
+
+const CONNECTION_KEYS = ["host", "port", "user", "privateKey", "hostKey", "insecureIgnoreHostKey", "sudo"];
+
+/**
+ * Validates connection args and builds the `remote.Command` connection. The private key is
+ * wrapped with `pulumi.secret` whatever the caller passed, so it never shows in state or
+ * previews.
+ */
+export function resolveConnection(args: ConnectionArgs, field = "connection"): HostConnection {
+  const c = checkPlainObject(field, args);
+  checkKnownKeys(field, c, CONNECTION_KEYS);
+  const host = checkHost(`${field}.host`, requirePlain(`${field}.host`, args.host));
+  const port = checkPort(`${field}.port`, args.port ?? 22);
+  const user = checkLinuxName(`${field}.user`, args.user ?? "root");
+  const insecure = checkBoolean(`${field}.insecureIgnoreHostKey`, args.insecureIgnoreHostKey ?? false);
+  // root needs no sudo; anyone else needs it for every step that changes the host
+  const sudo = checkBoolean(`${field}.sudo`, args.sudo ?? user !== "root");
+  if (user !== "root" && !sudo) {
+    throw new InvalidArgument(
+      `${field}.sudo`,
+      false,
+      "true when the login user is not root (every step needs root)",
+      "Log in as root, or give the user a NOPASSWD sudo rule and leave sudo unset.",
+    );
+  }
+  if (args.privateKey === undefined || args.privateKey === "") {
+    throw new InvalidArgument(
+      `${field}.privateKey`,
+      undefined,
+      "the SSH private key",
+      "Set it with `pulumi config set --secret privateKey < ~/.ssh/id_ed25519`.",
+    );
+  }
+  let hostKey: string | undefined;
+  if (args.hostKey !== undefined) {
+    hostKey = checkHostKey(`${field}.hostKey`, requirePlain(`${field}.hostKey`, args.hostKey));
+    if (insecure) {
+      throw new InvalidArgument(
+        `${field}.insecureIgnoreHostKey`,
+        true,
+        "false when hostKey is set (the two contradict each other)",
+        "Remove one of them.",
+      );
+    }
+  } else if (!insecure) {
+    throw new InvalidArgument(
+      `${field}.hostKey`,
+      undefined,
+      "the host's SSH public key, e.g. 'ssh-ed25519 AAAAC3Nza...'",
+      "Pin it (ssh-keyscan -t ed25519 <host>, checked out of band), or set insecureIgnoreHostKey: true for a throwaway host.",
+    );
+  }
+  const remote = pulumi.secret(args.privateKey).apply(
+    (privateKey): command.types.input.remote.ConnectionArgs => ({
+      host,
+      port,
+      user,
+      privateKey,
+      ...(hostKey ? { hostKey } : {}),
+    }),
+  );
+  return { host, port, user, hostKey, privilege: { sudo }, remote };
+}
+
+/**
+ * The readiness gate's command: SSH works, the login user can become root without a
+ * password, and systemd runs the host. Prints the distribution so the preview shows it.
+ */
+export function sshReadyCommand(conn: Pick<HostConnection, "user" | "privilege">): string {
+  const check = remoteScript(
+    "ssh-ready",
+    String.raw`
+[ -d /run/systemd/system ] || die "systemd is not running as the init system; hardened-docker needs systemd"
+command -v loginctl >/dev/null || die "loginctl not found"
+. /etc/os-release
+note "host $(uname -n): ${"$"}{PRETTY_NAME:-unknown}, kernel $(uname -r)"`,
+    conn.privilege,
+  );
+  if (!conn.privilege.sudo) return check;
+  const hint = `hardened-docker: ssh-ready: error: ${conn.user} cannot run sudo without a password; add a NOPASSWD sudo rule for it`;
+  return `sudo -n true 2>/dev/null || { echo ${shellQuote(hint)} >&2; exit 1; }; ${check}`;
+}
+
+/** Creates the SSH readiness gate every host-changing command depends on. */
+export function sshReadinessGate(
+  name: string,
+  conn: HostConnection,
+  opts: pulumi.CustomResourceOptions,
+  extraTriggers: pulumi.Input<unknown>[] = [],
+): command.remote.Command {
+  return new command.remote.Command(
+    name,
+    {
+      connection: conn.remote,
+      create: sshReadyCommand(conn),
+      triggers: [conn.host, conn.port, conn.user, ...extraTriggers],
+    },
+    opts,
+  );
+}

@@ -1,0 +1,209 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { ConnectionArgs, resolveConnection, sshReadinessGate } from "./connection";
+import { EnvironmentFile } from "./environment-file";
+import { Linger } from "./linger";
+import { hardeningPreset } from "./render/hardening";
+import { UnitFileSections, UnitSection } from "./render/systemd-unit";
+import { DockerSettings, RootlessDocker, resolveDockerSettings } from "./rootless-docker";
+import { ServiceUser, ServiceUserSettings, resolveServiceUser } from "./service-user";
+import { SystemdUnit } from "./systemd-unit";
+import {
+  InvalidArgument,
+  checkAbsolutePath,
+  checkArray,
+  checkCommandLine,
+  checkEnvKey,
+  checkKnownKeys,
+  checkLine,
+  checkOneOf,
+  checkPlainObject,
+  checkServiceName,
+  checkUnitName,
+  rethrowAsResourceError,
+} from "./validate";
+
+export const HARDENED_DOCKER_HOST_TYPE = "hardened-docker:index:HardenedDockerHost";
+
+/** An application service that drives the service user's rootless Docker daemon. */
+export interface AppServiceArgs {
+  /** Short name; the unit is `<name>.service`. */
+  readonly name: string;
+  /** @default "<name> (hardened-docker app service)" */
+  readonly description?: string;
+  /** Command line; the first word is an absolute path. */
+  readonly execStart: string;
+  /** @default the service user's home (read-only under the hardening preset) */
+  readonly workingDirectory?: string;
+  /**
+   * Variables written to /etc/hardened-docker/<name>.env (0640 root:<service user>), values
+   * may be secrets. `DOCKER_HOST` and `XDG_RUNTIME_DIR` are set for you and cannot be
+   * overridden here (so the app cannot be pointed at a root socket by accident).
+   * @default none
+   */
+  readonly environment?: Readonly<Record<string, pulumi.Input<string>>>;
+  /** Paths the app may write to (everything else is read-only). @default none */
+  readonly readWritePaths?: readonly string[];
+  /** Extra units to order after (and want). @default network-online.target only */
+  readonly after?: readonly string[];
+  /** @default "always" */
+  readonly restart?: "always" | "on-failure" | "on-abnormal" | "no";
+}
+
+export interface HardenedDockerHostArgs {
+  readonly connection: ConnectionArgs;
+  readonly serviceUser: ServiceUserSettings;
+  /** @default distro packages, slirp4netns port driver, rootful daemon disabled */
+  readonly docker?: DockerSettings;
+  /** @default none */
+  readonly services?: readonly AppServiceArgs[];
+}
+
+const RESERVED_ENV = ["DOCKER_HOST", "XDG_RUNTIME_DIR"];
+const SERVICE_KEYS = ["name", "description", "execStart", "workingDirectory", "environment", "readWritePaths", "after", "restart"];
+
+/** Validates everything a host's args hold; throws `InvalidArgument` naming the field. */
+export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): void {
+  const a = checkPlainObject("args", args);
+  checkKnownKeys("args", a, ["connection", "serviceUser", "docker", "services"]);
+  resolveConnection(args.connection);
+  const user = resolveServiceUser(args.serviceUser);
+  resolveDockerSettings(args.docker ?? {});
+  const names = new Set<string>();
+  checkArray("services", args.services ?? []).forEach((raw, i) => {
+    const f = `services[${i}]`;
+    const svc = checkPlainObject(f, raw) as unknown as AppServiceArgs;
+    checkKnownKeys(f, svc as unknown as Record<string, unknown>, SERVICE_KEYS);
+    const name = checkServiceName(`${f}.name`, svc.name);
+    if (names.has(name)) throw new InvalidArgument(`${f}.name`, name, "a name no other service uses");
+    if (name === "docker") throw new InvalidArgument(`${f}.name`, name, "a name other than docker (the daemon's own unit)");
+    names.add(name);
+    if (svc.description !== undefined) checkLine(`${f}.description`, svc.description);
+    checkCommandLine(`${f}.execStart`, svc.execStart);
+    if (svc.workingDirectory !== undefined) checkAbsolutePath(`${f}.workingDirectory`, svc.workingDirectory);
+    for (const key of Object.keys(checkPlainObject(`${f}.environment`, svc.environment ?? {}))) {
+      checkEnvKey(`${f}.environment.${key}`, key);
+      if (RESERVED_ENV.includes(key)) {
+        throw new InvalidArgument(`${f}.environment.${key}`, key, `a variable other than ${RESERVED_ENV.join(" and ")}`, `hardened-docker sets it to ${user.name}'s rootless daemon; remove it.`);
+      }
+    }
+    checkArray(`${f}.readWritePaths`, svc.readWritePaths ?? []).forEach((p, j) => checkAbsolutePath(`${f}.readWritePaths[${j}]`, p));
+    checkArray(`${f}.after`, svc.after ?? []).forEach((u, j) => checkUnitName(`${f}.after[${j}]`, u));
+    if (svc.restart !== undefined) checkOneOf(`${f}.restart`, svc.restart, ["always", "on-failure", "on-abnormal", "no"] as const);
+  });
+}
+
+/** Path of a service's EnvironmentFile on the host. */
+export function environmentFilePath(serviceName: string): string {
+  return `/etc/hardened-docker/${serviceName}.env`;
+}
+
+/**
+ * The unit of an app service: runs as the service user, points `DOCKER_HOST` at its rootless
+ * daemon, waits for that socket, and gets the hardening preset.
+ */
+export function appServiceUnit(svc: AppServiceArgs, user: string, uid: number, home: string): UnitFileSections {
+  const after = ["network-online.target", ...(svc.after ?? [])];
+  const runtimeDir = `/run/user/${uid}`;
+  const service: Record<string, UnitSection[string]> = {
+    Type: "simple",
+    User: user,
+    Group: user,
+    WorkingDirectory: svc.workingDirectory ?? home,
+    Environment: [`DOCKER_HOST=unix://${runtimeDir}/docker.sock`, `XDG_RUNTIME_DIR=${runtimeDir}`],
+  };
+  if (svc.environment && Object.keys(svc.environment).length > 0) service.EnvironmentFile = environmentFilePath(svc.name);
+  // After a reboot the user's daemon starts in parallel: wait for its socket, not a fixed time.
+  service.ExecStartPre = `/usr/bin/timeout 120 /bin/sh -c 'until [ -S ${runtimeDir}/docker.sock ]; do sleep 1; done'`;
+  service.ExecStart = svc.execStart;
+  service.Restart = svc.restart ?? "always";
+  service.RestartSec = 5;
+  Object.assign(service, hardeningPreset(svc.readWritePaths ?? []));
+  return {
+    Unit: {
+      Description: svc.description ?? `${svc.name} (hardened-docker app service)`,
+      After: after.join(" "),
+      Wants: after.join(" "),
+      // Restart=always must never give up after a burst of failures (e.g. during a reboot)
+      StartLimitIntervalSec: 0,
+    },
+    Service: service,
+    Install: { WantedBy: "multi-user.target" },
+  };
+}
+
+/**
+ * One hardened Docker host: SSH readiness gate, service user, linger, rootless Docker, and
+ * the app services, in that order. Its args map 1:1 onto a host's stack config.
+ */
+export class HardenedDockerHost extends pulumi.ComponentResource {
+  readonly serviceUserName: string;
+  readonly uid: pulumi.Output<number>;
+  /** `unix:///run/user/<uid>/docker.sock` */
+  readonly dockerHost: pulumi.Output<string>;
+  readonly ready: command.remote.Command;
+  readonly serviceUser: ServiceUser;
+  readonly linger: Linger;
+  readonly docker: RootlessDocker;
+  readonly services: readonly SystemdUnit[];
+
+  constructor(name: string, args: HardenedDockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(HARDENED_DOCKER_HOST_TYPE, name, {}, opts);
+    let conn!: ReturnType<typeof resolveConnection>;
+    rethrowAsResourceError(this, () => {
+      validateHardenedDockerHostArgs(args);
+      conn = resolveConnection(args.connection);
+    });
+    // Secret env values are only known at run time: validate them before the gate resolves,
+    // so a bad one stops the deployment before the first command reaches the host.
+    const secretValues = (args.services ?? []).flatMap((svc) =>
+      Object.entries(svc.environment ?? {}).map(([k, v]) =>
+        pulumi.output(v).apply((value) => {
+          if (typeof value !== "string" || /[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
+            throw new pulumi.ResourceError(`services(${svc.name}).environment.${k}: the value is not valid: a single line of text without control characters (value not shown: it may be secret).`, this);
+          }
+          return true;
+        }),
+      ),
+    );
+    const inputsChecked = pulumi.all(secretValues).apply(() => "valid");
+    // the gate's triggers carry the check result: it cannot register until the values pass
+    this.ready = sshReadinessGate(`${name}-ssh-ready`, conn, { parent: this }, [inputsChecked]);
+    this.serviceUser = new ServiceUser(`${name}-service-user`, { connection: args.connection, ...args.serviceUser }, { parent: this, dependsOn: [this.ready] });
+    this.serviceUserName = this.serviceUser.userName;
+    this.uid = this.serviceUser.uid;
+    this.linger = new Linger(`${name}-linger`, { connection: args.connection, user: this.serviceUserName }, { parent: this, dependsOn: [this.serviceUser] });
+    this.docker = new RootlessDocker(
+      `${name}-docker`,
+      { connection: args.connection, user: this.serviceUserName, uid: this.uid, ...(args.docker ?? {}) },
+      { parent: this, dependsOn: [this.linger] },
+    );
+    this.dockerHost = this.docker.dockerHost;
+    const user = this.serviceUserName;
+    this.services = (args.services ?? []).map((svc) => {
+      const unitName = `${svc.name}.service`;
+      const deps: pulumi.Resource[] = [this.docker];
+      if (svc.environment && Object.keys(svc.environment).length > 0) {
+        deps.push(
+          new EnvironmentFile(
+            `${name}-${svc.name}-env`,
+            { connection: args.connection, path: environmentFilePath(svc.name), group: user, values: svc.environment, restartUnit: unitName },
+            { parent: this, dependsOn: [this.docker] },
+          ),
+        );
+      }
+      return new SystemdUnit(
+        `${name}-${svc.name}`,
+        {
+          connection: args.connection,
+          unitName,
+          sections: pulumi
+            .all([this.uid, this.serviceUser.home])
+            .apply(([uid, home]) => appServiceUnit(svc, user, uid, home)),
+        },
+        { parent: this, dependsOn: deps },
+      );
+    });
+    this.registerOutputs({ serviceUserName: this.serviceUserName, uid: this.uid, dockerHost: this.dockerHost });
+  }
+}

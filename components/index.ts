@@ -1,0 +1,16 @@
+export * from "./connection";
+export * from "./shell";
+export * from "./validate";
+export * from "./service-user";
+export * from "./linger";
+export * from "./rootless-docker";
+export * from "./systemd-unit";
+export * from "./environment-file";
+export * from "./hardened-docker-host";
+export * from "./render/systemd-unit";
+export * from "./render/daemon-json";
+export * from "./render/environment-file";
+export * from "./render/hardening";
+export * from "./render/rootless-docker-unit";
+export { InstallMethod, DistroFamily, prerequisitePackages } from "./scripts/rootless-docker";
+export { UnitScope } from "./scripts/systemd";

@@ -1,0 +1,200 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { ConnectionArgs, resolveConnection } from "./connection";
+import { hostCommand } from "./host-command";
+import { DaemonConfig, renderDaemonJson } from "./render/daemon-json";
+import { PortDriver, rootlessDockerUnit } from "./render/rootless-docker-unit";
+import { renderSystemdUnit } from "./render/systemd-unit";
+import {
+  InstallMethod,
+  PACKAGES_DELETE_SCRIPT,
+  daemonJsonCreateScript,
+  daemonJsonDeleteScript,
+  daemonReadyCreateScript,
+  daemonReadyDeleteScript,
+  delegationCreateScript,
+  delegationDeleteScript,
+  packagesCreateScript,
+  renderSysctl,
+  rootfulOffCreateScript,
+  rootfulOffDeleteScript,
+  sysctlCreateScript,
+  sysctlDeleteScript,
+} from "./scripts/rootless-docker";
+import { SystemdUnit } from "./systemd-unit";
+import {
+  InvalidArgument,
+  checkBoolean,
+  checkInteger,
+  checkKnownKeys,
+  checkLinuxName,
+  checkOneOf,
+  checkPlainObject,
+  checkSha256,
+  checkVersion,
+  rethrowAsResourceError,
+} from "./validate";
+
+export const ROOTLESS_DOCKER_TYPE = "hardened-docker:docker:RootlessDocker";
+
+export interface DockerSettings {
+  /**
+   * `distro`: the distribution's packages (Debian/Ubuntu docker.io + rootlesskit, Fedora
+   * moby-engine). `docker-repo`: Docker's repository (docker-ce + docker-ce-rootless-extras).
+   * `static`: Docker's static binaries at a pinned `version`, checked against `sha256` and
+   * `rootlessExtrasSha256`.
+   * @default "distro"
+   */
+  readonly install?: InstallMethod;
+  /** Engine version: required for `static`, optional pin for `docker-repo`. */
+  readonly version?: string;
+  /** SHA-256 of `docker-<version>.tgz` (static only, required there). */
+  readonly sha256?: string;
+  /** SHA-256 of `docker-rootless-extras-<version>.tgz` (static only, required there). */
+  readonly rootlessExtrasSha256?: string;
+  /** Keys of the rootless daemon's daemon.json. @default log rotation, no-new-privileges, icc off */
+  readonly daemonConfig?: DaemonConfig;
+  /**
+   * Sets `net.ipv4.ip_unprivileged_port_start` so rootless containers can publish ports
+   * from this number (80 lets Traefik bind 80/443). Host-wide: any user may then bind them.
+   * @default unset: the kernel default (1024) stays
+   */
+  readonly unprivilegedPortStart?: number;
+  /**
+   * rootlesskit port driver. `slirp4netns` keeps client source IPs (what access logs and IP
+   * allowlists need); `builtin` is faster but every client appears as the gateway.
+   * @default "slirp4netns"
+   */
+  readonly portDriver?: PortDriver;
+  /**
+   * Stop and mask the rootful docker.service, docker.socket and containerd.service and remove
+   * /var/run/docker.sock, so nothing falls back to a root daemon. Destroy restores them.
+   * @default true
+   */
+  readonly disableRootfulDaemon?: boolean;
+  /** How long to wait for the rootless daemon to answer. @default 180 */
+  readonly startTimeoutSeconds?: number;
+}
+
+export interface RootlessDockerArgs extends DockerSettings {
+  readonly connection: ConnectionArgs;
+  /** The service user that runs the daemon (must exist, with linger on). */
+  readonly user: string;
+  /** Its uid (for the socket path in `dockerHost`). */
+  readonly uid: pulumi.Input<number>;
+}
+
+export interface ResolvedDockerSettings {
+  readonly install: InstallMethod;
+  readonly version?: string;
+  readonly sha256?: string;
+  readonly rootlessExtrasSha256?: string;
+  readonly daemonJson: string;
+  readonly unprivilegedPortStart?: number;
+  readonly portDriver: PortDriver;
+  readonly disableRootfulDaemon: boolean;
+  readonly startTimeoutSeconds: number;
+}
+
+const DOCKER_KEYS = [
+  "install", "version", "sha256", "rootlessExtrasSha256", "daemonConfig", "unprivilegedPortStart",
+  "portDriver", "disableRootfulDaemon", "startTimeoutSeconds",
+];
+
+export function resolveDockerSettings(args: DockerSettings, field = "docker"): ResolvedDockerSettings {
+  const a = checkPlainObject(field, args);
+  checkKnownKeys(field, a, [...DOCKER_KEYS, "connection", "user", "uid"]);
+  const install = checkOneOf(`${field}.install`, args.install ?? "distro", ["distro", "docker-repo", "static"] as const);
+  const version = args.version === undefined ? undefined : checkVersion(`${field}.version`, args.version);
+  const sha256 = args.sha256 === undefined ? undefined : checkSha256(`${field}.sha256`, args.sha256);
+  const extras = args.rootlessExtrasSha256 === undefined ? undefined : checkSha256(`${field}.rootlessExtrasSha256`, args.rootlessExtrasSha256);
+  if (install === "static") {
+    if (!version) throw new InvalidArgument(`${field}.version`, undefined, "a pinned version for install: static", "Set e.g. version: 27.5.1.");
+    if (!sha256) throw new InvalidArgument(`${field}.sha256`, undefined, "the SHA-256 of docker-<version>.tgz for install: static", "Refusing to run unverified binaries as the daemon.");
+    if (!extras) throw new InvalidArgument(`${field}.rootlessExtrasSha256`, undefined, "the SHA-256 of docker-rootless-extras-<version>.tgz for install: static");
+  } else {
+    if (install === "distro" && version) {
+      throw new InvalidArgument(`${field}.version`, version, "unset for install: distro (the distribution decides)", "Use install: docker-repo or static to pin a version.");
+    }
+    if (sha256 || extras) {
+      throw new InvalidArgument(sha256 ? `${field}.sha256` : `${field}.rootlessExtrasSha256`, sha256 ?? extras, "unset unless install is static");
+    }
+  }
+  const daemonJson = renderDaemonJson((args.daemonConfig ?? {}) as DaemonConfig);
+  const unprivilegedPortStart =
+    args.unprivilegedPortStart === undefined ? undefined : checkInteger(`${field}.unprivilegedPortStart`, args.unprivilegedPortStart, 0, 1024);
+  return {
+    install,
+    version,
+    sha256,
+    rootlessExtrasSha256: extras,
+    daemonJson,
+    unprivilegedPortStart,
+    portDriver: checkOneOf(`${field}.portDriver`, args.portDriver ?? "slirp4netns", ["builtin", "slirp4netns"] as const),
+    disableRootfulDaemon: checkBoolean(`${field}.disableRootfulDaemon`, args.disableRootfulDaemon ?? true),
+    startTimeoutSeconds: checkInteger(`${field}.startTimeoutSeconds`, args.startTimeoutSeconds ?? 180, 10, 3600),
+  };
+}
+
+/**
+ * Rootless Docker for one user: packages, the rootful daemon off, cgroup delegation, optional
+ * low-port sysctl, daemon.json, the user-level docker.service, and a readiness check that the
+ * daemon answers in rootless mode with the `rootless` CLI context current. Steps run in that
+ * order, each depending on the one before.
+ */
+export class RootlessDocker extends pulumi.ComponentResource {
+  /** `unix:///run/user/<uid>/docker.sock` */
+  readonly dockerHost: pulumi.Output<string>;
+  /** The rendered daemon.json. */
+  readonly daemonJson: string;
+  readonly unit: SystemdUnit;
+  /** The last step: depend on this to run after the daemon answers. */
+  readonly ready: command.remote.Command;
+
+  constructor(name: string, args: RootlessDockerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(ROOTLESS_DOCKER_TYPE, name, {}, opts);
+    let conn!: ReturnType<typeof resolveConnection>;
+    let s!: ResolvedDockerSettings;
+    let user!: string;
+    rethrowAsResourceError(this, () => {
+      conn = resolveConnection(args.connection);
+      user = checkLinuxName("docker.user", args.user);
+      s = resolveDockerSettings(args);
+    });
+    this.daemonJson = s.daemonJson;
+    let previous: pulumi.Resource | undefined;
+    const step = (role: string, c: Parameters<typeof hostCommand>[2]) => {
+      previous = hostCommand(`${name}-${role}`, conn, c, { parent: this, ...(previous ? { dependsOn: [previous] } : {}) });
+      return previous;
+    };
+    const packages = packagesCreateScript(s);
+    step("packages", { step: "docker packages", create: packages, delete: PACKAGES_DELETE_SCRIPT, triggers: [packages] });
+    if (s.disableRootfulDaemon) {
+      const off = rootfulOffCreateScript();
+      step("rootful-off", { step: "rootful docker off", create: off, delete: rootfulOffDeleteScript(), triggers: [off] });
+    }
+    const delegateConf = renderSystemdUnit({ Service: { Delegate: "cpu cpuset io memory pids" } });
+    const delegation = delegationCreateScript(user);
+    step("delegation", { step: "cgroup delegation", create: delegation, delete: delegationDeleteScript(), stdin: delegateConf, triggers: [delegation, delegateConf] });
+    if (s.unprivilegedPortStart !== undefined) {
+      const sysctl = renderSysctl(s.unprivilegedPortStart);
+      step("sysctl", { step: "unprivileged ports", create: sysctlCreateScript(), delete: sysctlDeleteScript(), stdin: sysctl, triggers: [sysctl] });
+    }
+    const daemonJsonScript = daemonJsonCreateScript(user);
+    step("daemon-json", { step: "daemon.json", create: daemonJsonScript, delete: daemonJsonDeleteScript(user), stdin: s.daemonJson, triggers: [daemonJsonScript, s.daemonJson] });
+    this.unit = new SystemdUnit(
+      `${name}-daemon`,
+      { connection: args.connection, unitName: "docker.service", scope: "user", user, sections: rootlessDockerUnit(s.portDriver) },
+      { parent: this, dependsOn: previous ? [previous] : [] },
+    );
+    const ready = daemonReadyCreateScript(user, s.startTimeoutSeconds);
+    this.ready = hostCommand(
+      `${name}-ready`,
+      conn,
+      { step: "rootless daemon ready", create: ready, delete: daemonReadyDeleteScript(user), triggers: [ready] },
+      { parent: this, dependsOn: [this.unit] },
+    );
+    this.dockerHost = pulumi.output(args.uid).apply((uid) => `unix:///run/user/${uid}/docker.sock`);
+    this.registerOutputs({ dockerHost: this.dockerHost, daemonJson: this.daemonJson });
+  }
+}

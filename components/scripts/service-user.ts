@@ -1,0 +1,113 @@
+import { shellQuote } from "../shell";
+
+export interface ServiceUserScriptArgs {
+  readonly name: string;
+  readonly uid?: number;
+  readonly shell: string;
+  readonly subordinateIdStart?: number;
+  readonly subordinateIdCount: number;
+}
+
+/**
+ * Creates (or checks) the service user, its home and exactly one subuid/subgid range that
+ * overlaps no other user's. Fails when the user is in the `docker` group. Prints `uid=<n>`.
+ */
+export function serviceUserCreateScript(a: ServiceUserScriptArgs): string {
+  return String.raw`
+user=${shellQuote(a.name)}; shell=${shellQuote(a.shell)}
+want_uid=${shellQuote(a.uid === undefined ? "" : String(a.uid))}
+want_start=${shellQuote(a.subordinateIdStart === undefined ? "" : String(a.subordinateIdStart))}
+want_count=${shellQuote(String(a.subordinateIdCount))}
+created=0
+[ -x "$shell" ] || die "shell $shell does not exist on the host (serviceUser.shell)"
+if id -u "$user" >/dev/null 2>&1; then
+  if [ -n "$want_uid" ] && [ "$(id -u "$user")" != "$want_uid" ]; then
+    die "user $user exists with uid $(id -u "$user"), not the declared $want_uid; set serviceUser.uid to $(id -u "$user") or remove the key"
+  fi
+  if [ "$(getent passwd "$user" | cut -d: -f7)" != "$shell" ]; then
+    usermod --shell "$shell" "$user"; changed "set the shell of $user to $shell"
+  fi
+else
+  if [ -n "$want_uid" ] && getent passwd "$want_uid" >/dev/null; then
+    die "uid $want_uid already belongs to $(getent passwd "$want_uid" | cut -d: -f1); choose another serviceUser.uid"
+  fi
+  useradd --create-home --user-group --shell "$shell" ${"$"}{want_uid:+--uid "$want_uid"} "$user"
+  created=1; changed "created user $user"
+fi
+uid=$(id -u "$user"); group=$(id -gn "$user"); home=$(getent passwd "$user" | cut -d: -f6)
+if [ ! -d "$home" ]; then
+  install -d -m 0750 -o "$user" -g "$group" "$home"; changed "created home $home"
+fi
+if id -nG "$user" | tr ' ' '\n' | grep -qx docker; then
+  die "$user is in the docker group, which gives root on this host through the rootful socket; remove it (gpasswd -d $user docker) and apply again"
+fi
+# ranges of this user: by name or by numeric uid (both forms are valid in /etc/subuid)
+ranges_of() { awk -F: -v u="$user" -v id="$uid" 'NF == 3 && ($1 == u || $1 == id)' "$1"; }
+ensure_range() {
+  local file=$1 n start count others
+  [ -f "$file" ] || { install -m 0644 /dev/null "$file"; changed "created $file"; }
+  n=$(ranges_of "$file" | wc -l)
+  if [ "$n" -gt 1 ]; then
+    die "$user has $n ranges in $file, exactly one is needed; delete the extra lines by hand (keep the one its images were unpacked with)"
+  fi
+  if [ "$n" = 1 ] && [ -n "$want_start" ] && [ "$(ranges_of "$file" | cut -d: -f2)" != "$want_start" ]; then
+    if [ "$created" = 1 ]; then
+      sed -i "/^$user:/d" "$file"; n=0  # useradd's automatic range, seconds old: replace it
+    else
+      die "$user already has the range $(ranges_of "$file" | cut -d: -f2-) in $file, not the declared start $want_start; set serviceUser.subordinateIds.start to it or change the file by hand"
+    fi
+  fi
+  if [ "$n" = 0 ]; then
+    if [ -n "$want_start" ]; then start=$want_start
+    else start=$(awk -F: 'BEGIN { m = 100000 } NF == 3 && $2 + $3 > m { m = $2 + $3 } END { print m }' "$file"); fi
+    printf '%s:%s:%s\n' "$user" "$start" "$want_count" >>"$file"
+    changed "added $user:$start:$want_count to $file"
+  fi
+  IFS=: read -r _ start count < <(ranges_of "$file")
+  [ "$count" -ge "$want_count" ] || die "the range $start:$count in $file has fewer than $want_count ids; widen it by hand"
+  others=$(awk -F: -v u="$user" -v id="$uid" -v s="$start" -v c="$count" \
+    'NF == 3 && $1 != u && $1 != id && $2 < s + c && s < $2 + $3 { printf "%s ", $0 }' "$file")
+  [ -z "$others" ] || die "the range $start:$count of $user in $file overlaps $others; give one of them another range"
+}
+ensure_range /etc/subuid
+ensure_range /etc/subgid
+printf 'uid=%s\nhome=%s\n' "$uid" "$home"`;
+}
+
+export function serviceUserDeleteScript(name: string, removeOnDestroy: boolean): string {
+  if (!removeOnDestroy) {
+    return `note ${shellQuote(`kept user ${name}, its home and its Docker data (serviceUser.removeOnDestroy is false)`)}`;
+  }
+  return String.raw`
+user=${shellQuote(name)}
+if id -u "$user" >/dev/null 2>&1; then
+  loginctl disable-linger "$user" 2>/dev/null || true
+  loginctl terminate-user "$user" 2>/dev/null || true
+  pkill -KILL -u "$user" 2>/dev/null || true
+  userdel --remove "$user" 2>/dev/null || userdel "$user"
+  changed "removed user $user and its home"
+fi
+for f in /etc/subuid /etc/subgid; do
+  if [ -f "$f" ] && grep -q "^$user:" "$f"; then sed -i "/^$user:/d" "$f"; changed "removed the range of $user from $f"; fi
+done`;
+}
+
+export function lingerCreateScript(name: string, timeoutSeconds: number): string {
+  return String.raw`
+user=${shellQuote(name)}
+uid=$(id -u "$user") || die "user $user does not exist"
+if [ ! -e "/var/lib/systemd/linger/$user" ]; then
+  loginctl enable-linger "$user"; changed "enabled linger for $user"
+fi
+# "activating" lasts seconds on a slow host: wait for active, not for the bus socket
+wait_until ${timeoutSeconds} "user@$uid.service to be active" systemctl is-active --quiet "user@$uid.service"
+wait_until 30 "/run/user/$uid" test -d "/run/user/$uid"`;
+}
+
+export function lingerDeleteScript(name: string): string {
+  return String.raw`
+user=${shellQuote(name)}
+if [ -e "/var/lib/systemd/linger/$user" ]; then
+  loginctl disable-linger "$user"; changed "disabled linger for $user"
+fi`;
+}

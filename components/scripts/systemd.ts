@@ -1,0 +1,105 @@
+import { shellQuote } from "../shell";
+
+export type UnitScope = "system" | "user";
+
+export interface UnitScriptArgs {
+  readonly unitName: string;
+  readonly scope: UnitScope;
+  /** For `user` scope: whose user manager runs the unit. */
+  readonly user?: string;
+  readonly enable: boolean;
+  readonly start: boolean;
+}
+
+/** Shell lines that set `$unit_dir` and define `sc` (systemctl in the right scope). */
+function scopeSetup(a: UnitScriptArgs): string {
+  if (a.scope === "system") {
+    return String.raw`unit_dir=/etc/systemd/system; owner=root; group=root
+sc() { systemctl "$@"; }`;
+  }
+  return String.raw`user=${shellQuote(a.user ?? "")}
+uid=$(id -u "$user") || die "user $user does not exist"
+owner=$user; group=$(id -gn "$user"); home=$(getent passwd "$user" | cut -d: -f6)
+unit_dir=$home/.config/systemd/user
+for d in "$home/.config" "$home/.config/systemd" "$unit_dir"; do
+  [ -d "$d" ] || { install -d -m 0755 -o "$owner" -g "$group" "$d"; changed "created $d"; }
+done
+# the user manager exists only with linger on (or a login session)
+wait_until 120 "user@$uid.service to be active" systemctl is-active --quiet "user@$uid.service"
+sc() { as_user "$user" systemctl --user "$@"; }`;
+}
+
+/**
+ * Writes the unit from stdin, reloads systemd when it changed, enables it, and starts it (or
+ * restarts it when its content changed while it was running). Idempotent: a second run with
+ * the same unit reports no change.
+ */
+export function unitCreateScript(a: UnitScriptArgs): string {
+  const unit = shellQuote(a.unitName);
+  const lines = [
+    scopeSetup(a),
+    `unit=${unit}`,
+    `write_file "$unit_dir/$unit" 0644 "$owner" "$group"`,
+    `if [ "$file_changed" = 1 ]; then sc daemon-reload; fi`,
+  ];
+  if (a.enable) {
+    lines.push(`if ! sc is-enabled --quiet "$unit" 2>/dev/null; then sc enable "$unit" 2>&1; changed "enabled $unit"; fi`);
+  }
+  if (a.start) {
+    lines.push(String.raw`if sc is-active --quiet "$unit"; then
+  if [ "$file_changed" = 1 ]; then sc restart "$unit"; changed "restarted $unit (its unit file changed)"; fi
+else
+  sc start "$unit" || { sc status --no-pager --lines=20 "$unit" >&2 || true; die "$unit failed to start"; }
+  changed "started $unit"
+fi`);
+  }
+  return lines.join("\n");
+}
+
+/** Stops, disables and removes the unit; reloads systemd. Safe when already gone. */
+export function unitDeleteScript(a: UnitScriptArgs): string {
+  const setup =
+    a.scope === "system"
+      ? scopeSetup(a)
+      : String.raw`user=${shellQuote(a.user ?? "")}
+if ! id -u "$user" >/dev/null 2>&1; then note "user $user is gone; nothing to remove"; exit 0; fi
+uid=$(id -u "$user"); home=$(getent passwd "$user" | cut -d: -f6); unit_dir=$home/.config/systemd/user
+if systemctl is-active --quiet "user@$uid.service"; then sc() { as_user "$user" systemctl --user "$@"; }; else sc() { :; }; fi`;
+  return String.raw`${setup}
+unit=${shellQuote(a.unitName)}
+if [ -f "$unit_dir/$unit" ]; then
+  sc disable --now "$unit" 2>&1 || true
+  rm -f "$unit_dir/$unit"; sc daemon-reload
+  changed "stopped, disabled and removed $unit"
+fi`;
+}
+
+export interface EnvironmentFileScriptArgs {
+  readonly path: string;
+  /** Group that may read the file (the service's group). */
+  readonly group: string;
+  /** A system unit to try-restart when the file changed (the unit that reads it). */
+  readonly restartUnit?: string;
+}
+
+/** Writes an EnvironmentFile from stdin, mode 0640 root:<group>; never prints its content. */
+export function environmentFileCreateScript(a: EnvironmentFileScriptArgs): string {
+  return String.raw`
+path=${shellQuote(a.path)}; group=${shellQuote(a.group)}
+getent group "$group" >/dev/null || die "group $group does not exist"
+dir=$(dirname "$path")
+[ -d "$dir" ] || { install -d -m 0755 -o root -g root "$dir"; changed "created $dir"; }
+write_file "$path" 0640 root "$group"${
+    a.restartUnit
+      ? `\nif [ "$file_changed" = 1 ] && systemctl is-active --quiet ${shellQuote(a.restartUnit)}; then
+  systemctl restart ${shellQuote(a.restartUnit)}; changed "restarted ${a.restartUnit} (its environment changed)"
+fi`
+      : ""
+  }`;
+}
+
+export function environmentFileDeleteScript(path: string): string {
+  return String.raw`
+path=${shellQuote(path)}
+if [ -e "$path" ]; then rm -f "$path"; changed "removed $path"; fi`;
+}

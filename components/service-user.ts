@@ -1,0 +1,122 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { ConnectionArgs, resolveConnection } from "./connection";
+import { hostCommand } from "./host-command";
+import { serviceUserCreateScript, serviceUserDeleteScript } from "./scripts/service-user";
+import {
+  InvalidArgument,
+  checkAbsolutePath,
+  checkBoolean,
+  checkInteger,
+  checkKnownKeys,
+  checkLinuxName,
+  checkPlainObject,
+  rethrowAsResourceError,
+} from "./validate";
+
+export const SERVICE_USER_TYPE = "hardened-docker:host:ServiceUser";
+
+/** Ids of one subordinate uid/gid range (`/etc/subuid`, `/etc/subgid`). */
+export interface SubordinateIds {
+  /** @default the first id after every existing range, and at least 100000 */
+  readonly start?: number;
+  /** @default 65536 (what rootless Docker needs to map a full container user space) */
+  readonly count?: number;
+}
+
+export interface ServiceUserSettings {
+  /** Login name of the service user. Never `root`, never in the `docker` group. */
+  readonly name: string;
+  /** @default chosen by useradd */
+  readonly uid?: number;
+  /** @default "/bin/bash" (as the runbooks do; the deploy key still gets no shell, see README) */
+  readonly shell?: string;
+  /** @default { count: 65536 } at the first free start */
+  readonly subordinateIds?: SubordinateIds;
+  /** Delete the user, its home and its Docker data on destroy. @default false (kept) */
+  readonly removeOnDestroy?: boolean;
+}
+
+export interface ServiceUserArgs extends ServiceUserSettings {
+  readonly connection: ConnectionArgs;
+}
+
+export const MIN_SUBORDINATE_IDS = 65536;
+
+/** Validated settings with defaults applied. */
+export interface ResolvedServiceUser {
+  readonly name: string;
+  readonly uid?: number;
+  readonly shell: string;
+  readonly subordinateIdStart?: number;
+  readonly subordinateIdCount: number;
+  readonly removeOnDestroy: boolean;
+}
+
+export function resolveServiceUser(args: ServiceUserSettings, field = "serviceUser"): ResolvedServiceUser {
+  const a = checkPlainObject(field, args);
+  checkKnownKeys(field, a, ["name", "uid", "shell", "subordinateIds", "removeOnDestroy", "connection"]);
+  const name = checkLinuxName(`${field}.name`, args.name);
+  if (name === "root" || name === "docker") {
+    throw new InvalidArgument(`${field}.name`, name, "a dedicated user, not root or docker", "Use e.g. provisioner.");
+  }
+  const uid = args.uid === undefined ? undefined : checkInteger(`${field}.uid`, args.uid, 1, 2 ** 31 - 1);
+  if (uid === 65534) throw new InvalidArgument(`${field}.uid`, uid, "any uid but 65534 (nobody)");
+  const shell = checkAbsolutePath(`${field}.shell`, args.shell ?? "/bin/bash");
+  const sub = args.subordinateIds === undefined ? {} : checkPlainObject(`${field}.subordinateIds`, args.subordinateIds);
+  checkKnownKeys(`${field}.subordinateIds`, sub, ["start", "count"]);
+  const count = checkInteger(`${field}.subordinateIds.count`, sub.count ?? MIN_SUBORDINATE_IDS, MIN_SUBORDINATE_IDS, 2 ** 31);
+  const start =
+    sub.start === undefined ? undefined : checkInteger(`${field}.subordinateIds.start`, sub.start, 65536, 2 ** 32 - 1 - count);
+  const removeOnDestroy = checkBoolean(`${field}.removeOnDestroy`, args.removeOnDestroy ?? false);
+  return { name, uid, shell, subordinateIdStart: start, subordinateIdCount: count, removeOnDestroy };
+}
+
+/** Parses the `uid=<n>` and `home=<path>` lines the create script prints last. */
+export function parseServiceUserReport(stdout: string): { uid: number; home: string } {
+  const uid = /^uid=(\d+)$/m.exec(stdout);
+  const home = /^home=(\/.*)$/m.exec(stdout);
+  if (!uid || !home) throw new Error(`the service-user script did not report uid and home; its output was:\n${stdout}`);
+  return { uid: Number(uid[1]), home: home[1] };
+}
+
+/**
+ * The dedicated service user: home directory, exactly one subuid and one subgid range of at
+ * least 65,536 ids overlapping no other user's, and never in the `docker` group.
+ */
+export class ServiceUser extends pulumi.ComponentResource {
+  /** The user's login name. */
+  readonly userName: string;
+  /** The user's numeric id, as the host reports it. */
+  readonly uid: pulumi.Output<number>;
+  /** The user's home directory, as the host reports it. */
+  readonly home: pulumi.Output<string>;
+  readonly command: command.remote.Command;
+
+  constructor(name: string, args: ServiceUserArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(SERVICE_USER_TYPE, name, {}, opts);
+    let settings!: ResolvedServiceUser;
+    let conn!: ReturnType<typeof resolveConnection>;
+    rethrowAsResourceError(this, () => {
+      conn = resolveConnection(args.connection);
+      settings = resolveServiceUser(args);
+    });
+    this.userName = settings.name;
+    const create = serviceUserCreateScript(settings);
+    this.command = hostCommand(
+      `${name}-account`,
+      conn,
+      {
+        step: "service-user",
+        create,
+        delete: serviceUserDeleteScript(settings.name, settings.removeOnDestroy),
+        triggers: [create],
+      },
+      { parent: this },
+    );
+    const report = this.command.stdout.apply(parseServiceUserReport);
+    this.uid = report.uid;
+    this.home = report.home;
+    this.registerOutputs({ userName: this.userName, uid: this.uid, home: this.home });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The one place where shell is generated. Every value interpolated into a script goes through
+ * `shellQuote`; file bodies never do: they travel on the command's stdin.
+ */
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/**
+ * POSIX single-quote quoting: the result, read by any POSIX shell, is exactly one word equal
+ * to `value`. Words made only of characters no shell treats specially are returned as they
+ * are, so generated scripts stay readable in a preview diff.
+ *
+ * @throws Error when `value` contains a NUL byte, which no shell argument can carry.
+ */
+export function shellQuote(value: string): string {
+  if (value.includes("\0")) {
+    throw new Error("shellQuote: a shell word cannot contain a NUL byte");
+  }
+  if (value === "") return "''";
+  if (SAFE_WORD.test(value)) return value;
+  return "'" + value.replace(/'/g, `'"'"'`) + "'";
+}
+
+/** How commands reach root on the host. */
+export interface Privilege {
+  /** Run the script through `sudo -n` (the login user is not root). */
+  readonly sudo: boolean;
+}
+
+/**
+ * Functions every generated script may use. Kept in one block so that each script prints its
+ * changes the same way: `hardened-docker: <step>: changed: <what>`, or a single
+ * `hardened-docker: <step>: no change` line when it found the host already converged.
+ */
+const PRELUDE = String.raw`set -euo pipefail
+umask 022
+export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+hd_changes=0
+changed() { hd_changes=$((hd_changes + 1)); printf 'hardened-docker: %s: changed: %s\n' "$hd_step" "$*"; }
+note() { printf 'hardened-docker: %s: %s\n' "$hd_step" "$*"; }
+die() { printf 'hardened-docker: %s: error: %s\n' "$hd_step" "$*" >&2; exit 1; }
+hd_exit() { local rc=$?; if [ "$rc" = 0 ] && [ "$hd_changes" = 0 ]; then printf 'hardened-docker: %s: no change\n' "$hd_step"; fi; return "$rc"; }
+trap hd_exit EXIT
+# wait_until SECONDS WHAT CMD...: poll CMD once a second until it succeeds or time runs out
+wait_until() {
+  local secs=$1 what=$2 deadline; shift 2
+  deadline=$(( $(date +%s) + secs ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "timed out after $secs seconds waiting for $what"
+    sleep 1
+  done
+}
+# write_file PATH MODE OWNER GROUP: stdin becomes PATH, atomically, only when content, mode or
+# owner differ. Sets file_changed=1 when it wrote. Never prints the content.
+write_file() {
+  local path=$1 mode=$2 owner=$3 group=$4 dir tmp
+  dir=$(dirname "$path"); file_changed=0
+  [ -d "$dir" ] || die "directory $dir does not exist"
+  tmp=$(mktemp "$dir/.hardened-docker.XXXXXX")
+  cat >"$tmp"
+  if [ -f "$path" ] && cmp -s "$tmp" "$path" \
+     && [ "$(stat -c '%a %U %G' "$path")" = "$(printf '%o' "0$mode") $owner $group" ]; then
+    rm -f "$tmp"; return 0
+  fi
+  chown "$owner:$group" "$tmp"; chmod "$mode" "$tmp"; mv -f "$tmp" "$path"
+  file_changed=1; changed "wrote $path"
+}
+# as_user USER CMD...: run CMD as USER with the environment its systemd user manager and
+# rootless Docker need (sudo/runuser set neither XDG_RUNTIME_DIR nor the bus address).
+as_user() {
+  local u=$1 uid home; shift
+  uid=$(id -u "$u"); home=$(getent passwd "$u" | cut -d: -f6)
+  (cd / && runuser -u "$u" -- env -i HOME="$home" USER="$u" LOGNAME="$u" LC_ALL=C \
+    PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin XDG_RUNTIME_DIR="/run/user/$uid" \
+    DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$uid/bus" \
+    DOCKER_HOST="unix:///run/user/$uid/docker.sock" "$@")
+}`;
+
+/**
+ * Wraps a script body into the command string a `remote.Command` runs: bash with strict
+ * mode, the prelude, and `sudo -n` when the login user is not root (there is no TTY, so a
+ * password prompt would hang: `-n` makes it fail at once instead).
+ *
+ * @param step short name printed in every line the script reports (e.g. `service-user`)
+ */
+export function remoteScript(step: string, body: string, privilege: Privilege): string {
+  const script = `hd_step=${shellQuote(step)}\n${PRELUDE}\n${body.trim()}\n`;
+  const bash = `bash -c ${shellQuote(script)} hardened-docker`;
+  return privilege.sudo ? `sudo -n -- ${bash}` : bash;
+}
+
+/** Joins words into one shell command line, quoting each. */
+export function shellWords(words: readonly string[]): string {
+  return words.map(shellQuote).join(" ");
+}

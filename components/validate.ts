@@ -1,0 +1,273 @@
+/**
+ * Validation of every value that shapes a command, a file or a path on the host. Each check
+ * throws an `InvalidArgument` naming the field, the value given, what is allowed and how to
+ * fix it; components turn it into a `pulumi.ResourceError` (see `rethrowAsResourceError`).
+ * Nothing here touches a host: these run before any command exists.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export class InvalidArgument extends Error {
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    allowed: string,
+    fix?: string,
+  ) {
+    super(`${field}: ${describe(value)} is not valid: ${allowed}.${fix ? ` ${fix}` : ""}`);
+    this.name = "InvalidArgument";
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "(missing)";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Runs `checks`; an `InvalidArgument` becomes a `ResourceError` attached to `resource`. */
+export function rethrowAsResourceError(resource: pulumi.Resource, checks: () => void): void {
+  try {
+    checks();
+  } catch (e) {
+    if (e instanceof InvalidArgument) throw new pulumi.ResourceError(e.message, resource);
+    throw e;
+  }
+}
+
+/** Rejects a value that is a Pulumi Output where the library needs it before deployment. */
+export function requirePlain<T>(field: string, value: T | pulumi.Output<T>): T {
+  if (pulumi.Output.isInstance(value)) {
+    throw new InvalidArgument(
+      field,
+      "<Output>",
+      "a plain value known when the program runs (it shapes commands and paths)",
+      "Pass the value itself, not a resource output.",
+    );
+  }
+  return value as T;
+}
+
+const LINUX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** A Linux user or group name as `useradd` accepts it by default (no `$`, no dots). */
+export function checkLinuxName(field: string, value: unknown): string {
+  if (typeof value !== "string" || !LINUX_NAME.test(value)) {
+    throw new InvalidArgument(
+      field,
+      value,
+      "a Linux user name: 1-32 characters, a lowercase letter or '_' first, then lowercase letters, digits, '_' or '-'",
+    );
+  }
+  return value;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
+
+export function checkHost(field: string, value: unknown): string {
+  if (typeof value !== "string" || !(HOSTNAME.test(value) || (value.includes(":") && IPV6.test(value)))) {
+    throw new InvalidArgument(field, value, "a DNS name, an IPv4 address or an IPv6 address");
+  }
+  return value;
+}
+
+export function checkInteger(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgument(field, value, `an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function checkPort(field: string, value: unknown): number {
+  return checkInteger(field, value, 1, 65535);
+}
+
+export function checkNumber(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= min || value > max) {
+    throw new InvalidArgument(field, value, `a number greater than ${min} and at most ${max}`);
+  }
+  return value;
+}
+
+export function checkBoolean(field: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new InvalidArgument(field, value, "true or false");
+  return value;
+}
+
+export function checkOneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidArgument(field, value, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+  }
+  return value as T;
+}
+
+const PATH_SEGMENT = /^[A-Za-z0-9_@%+=:,.-]+$/;
+
+/**
+ * An absolute, normalised path made of characters that need no quoting anywhere (shell,
+ * unit files): no `.`/`..` segments, no empty segments, no trailing slash, no whitespace.
+ */
+export function checkAbsolutePath(field: string, value: unknown): string {
+  const allowed =
+    "an absolute path like /srv/app: '/' first, segments of letters, digits and _@%+=:,.- , no '.' or '..' segments, no '//', no trailing '/'";
+  if (typeof value !== "string" || value.length > 4096 || !value.startsWith("/")) {
+    throw new InvalidArgument(field, value, allowed);
+  }
+  if (value === "/") return value;
+  const segments = value.slice(1).split("/");
+  for (const s of segments) {
+    if (s === "" || s === "." || s === ".." || !PATH_SEGMENT.test(s)) {
+      throw new InvalidArgument(field, value, allowed);
+    }
+  }
+  return value;
+}
+
+const UNIT_NAME = /^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,200}\.(service|socket|timer|target|path|mount)$/;
+
+/** A systemd unit file name, suffix included (`provisioner.service`). */
+export function checkUnitName(field: string, value: unknown): string {
+  if (typeof value !== "string" || !UNIT_NAME.test(value) || value.includes("..")) {
+    throw new InvalidArgument(
+      field,
+      value,
+      "a systemd unit name like app.service: letters, digits and :_.@- , ending in .service, .socket, .timer, .target, .path or .mount",
+    );
+  }
+  return value;
+}
+
+const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** The short name of an app service (`provisioner`); it becomes `<name>.service`. */
+export function checkServiceName(field: string, value: unknown): string {
+  if (typeof value !== "string" || !SERVICE_NAME.test(value)) {
+    throw new InvalidArgument(
+      field,
+      value,
+      "1-64 characters: lowercase letters, digits, '_' or '-', a letter or digit first",
+    );
+  }
+  return value;
+}
+
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+export function checkEnvKey(field: string, value: unknown): string {
+  if (typeof value !== "string" || !ENV_KEY.test(value)) {
+    throw new InvalidArgument(field, value, "an environment variable name: letters, digits and '_', not starting with a digit");
+  }
+  return value;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** A single-line text value: any character but control characters (tab is allowed). */
+export function checkLine(field: string, value: unknown, what = "a single line of text"): string {
+  if (typeof value !== "string" || CONTROL.test(value)) {
+    throw new InvalidArgument(field, value, `${what} without newlines or control characters`);
+  }
+  return value;
+}
+
+export function checkNonEmptyLine(field: string, value: unknown, what = "a single line of text"): string {
+  checkLine(field, value, what);
+  if ((value as string).trim() === "") throw new InvalidArgument(field, value, `${what}, not empty`);
+  return value as string;
+}
+
+/**
+ * A systemd command line (`ExecStart=`): an absolute executable path first, optionally
+ * behind systemd's `-`, `@`, `:`, `+`, `!` prefixes; one line.
+ */
+export function checkCommandLine(field: string, value: unknown): string {
+  checkNonEmptyLine(field, value, "a command line");
+  const first = (value as string).trim().split(/\s+/)[0].replace(/^[-@:+!]+/, "");
+  try {
+    checkAbsolutePath(field, first);
+  } catch {
+    throw new InvalidArgument(
+      field,
+      value,
+      "a command line whose first word is an absolute path to the executable",
+      "Write e.g. /usr/bin/node /srv/app/index.js.",
+    );
+  }
+  return value as string;
+}
+
+const OPENSSH_KEY =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}$/;
+
+/** A host public key in OpenSSH form (`ssh-ed25519 AAAA…`), as `ssh-keyscan` prints it. */
+export function checkHostKey(field: string, value: unknown): string {
+  if (typeof value !== "string") throw new InvalidArgument(field, value, "an OpenSSH public key");
+  // `ssh-keyscan` prints "host type key"; known_hosts and .pub files may add a comment.
+  const words = value.trim().split(/\s+/);
+  const start = words.findIndex((w) => /^(ssh-|ecdsa-|sk-)/.test(w));
+  const key = start >= 0 ? words.slice(start, start + 2).join(" ") : "";
+  if (!OPENSSH_KEY.test(key)) {
+    throw new InvalidArgument(
+      field,
+      value,
+      "an OpenSSH host public key like 'ssh-ed25519 AAAAC3Nza...'",
+      "Get it with `ssh-keyscan -t ed25519 <host>` (check it out of band) or from /etc/ssh/ssh_host_ed25519_key.pub on the host.",
+    );
+  }
+  return key;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+export function checkSha256(field: string, value: unknown): string {
+  if (typeof value !== "string" || !SHA256.test(value)) {
+    throw new InvalidArgument(field, value, "a SHA-256 digest: 64 lowercase hexadecimal characters");
+  }
+  return value;
+}
+
+const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+$/;
+
+export function checkVersion(field: string, value: unknown): string {
+  if (typeof value !== "string" || !VERSION.test(value)) {
+    throw new InvalidArgument(field, value, "a release version like 27.5.1");
+  }
+  return value;
+}
+
+const IMAGE_REF =
+  /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+
+/** A container image reference (`registry/name:tag` or `name@sha256:…`). */
+export function checkImageRef(field: string, value: unknown): string {
+  if (typeof value !== "string" || value.length > 512 || !IMAGE_REF.test(value)) {
+    throw new InvalidArgument(
+      field,
+      value,
+      "an image reference like docker.io/library/haproxy:3.0 or name@sha256:<64 hex>",
+    );
+  }
+  return value;
+}
+
+export function checkPlainObject(field: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidArgument(field, value, "an object");
+  }
+  return value as Record<string, unknown>;
+}
+
+export function checkArray(field: string, value: unknown): unknown[] {
+  if (!Array.isArray(value)) throw new InvalidArgument(field, value, "a list");
+  return value;
+}
+
+/** Rejects keys an object does not know: a typo must not silently fall back to a default. */
+export function checkKnownKeys(field: string, value: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new InvalidArgument(`${field}.${key}`, value[key], `a known key of ${field} (${known.join(", ")})`, "Check the spelling.");
+    }
+  }
+}

@@ -1,0 +1,18 @@
+/** Two projects: `unit` (npm test: seconds, no root) and `e2e` (npm run test:e2e: the test VM). */
+const tsJest = ["ts-jest", { tsconfig: "tsconfig.json", isolatedModules: true }];
+module.exports = {
+  projects: [
+    {
+      displayName: "unit",
+      testEnvironment: "node",
+      transform: { "^.+\\.ts$": tsJest },
+      testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
+    },
+    {
+      displayName: "e2e",
+      testEnvironment: "node",
+      transform: { "^.+\\.ts$": tsJest },
+      testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
+    },
+  ],
+};
