@@ -1,5 +1,5 @@
 /** Two projects: `unit` (npm test: seconds, no root) and `e2e` (npm run test:e2e: the test VM). */
-const tsJest = ["ts-jest", { tsconfig: "tsconfig.json", isolatedModules: true }];
+const tsJest = ["ts-jest", { tsconfig: "tsconfig.json" }];
 module.exports = {
   projects: [
     {

@@ -51,7 +51,7 @@ export interface HostConnection {
   readonly user: string;
   readonly hostKey?: string;
   readonly privilege: Privilege;
-  readonly remote: pulumi.Output<command.types.input.remote.ConnectionArgs>;
+  readonly remote: command.types.input.remote.ConnectionArgs;
 }
 
 const CONNECTION_KEYS = ["host", "port", "user", "privateKey", "hostKey", "insecureIgnoreHostKey", "sudo"];
@@ -105,15 +105,14 @@ export function resolveConnection(args: ConnectionArgs, field = "connection"): H
       "Pin it (ssh-keyscan -t ed25519 <host>, checked out of band), or set insecureIgnoreHostKey: true for a throwaway host.",
     );
   }
-  const remote = pulumi.secret(args.privateKey).apply(
-    (privateKey): command.types.input.remote.ConnectionArgs => ({
-      host,
-      port,
-      user,
-      privateKey,
-      ...(hostKey ? { hostKey } : {}),
-    }),
-  );
+  // only the key is secret: host, port, user and host key stay readable in a preview
+  const remote: command.types.input.remote.ConnectionArgs = {
+    host,
+    port,
+    user,
+    privateKey: pulumi.secret(args.privateKey),
+    ...(hostKey ? { hostKey } : {}),
+  };
   return { host, port, user, hostKey, privilege: { sudo }, remote };
 }
 

@@ -12,5 +12,6 @@ export * from "./render/daemon-json";
 export * from "./render/environment-file";
 export * from "./render/hardening";
 export * from "./render/rootless-docker-unit";
-export { InstallMethod, DistroFamily, prerequisitePackages } from "./scripts/rootless-docker";
-export { UnitScope } from "./scripts/systemd";
+export { prerequisitePackages } from "./scripts/rootless-docker";
+export type { InstallMethod, DistroFamily } from "./scripts/rootless-docker";
+export type { UnitScope } from "./scripts/systemd";

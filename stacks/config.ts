@@ -1,0 +1,114 @@
+/**
+ * Maps one host's stack config (flat keys, see Pulumi.yaml and the README) onto
+ * `HardenedDockerHostArgs`. Pure apart from the `ConfigSource` it is given, so tests can
+ * feed it plain objects.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { AppServiceArgs, DaemonConfig, HardenedDockerHostArgs, InstallMethod, PortDriver } from "../components";
+import { InvalidArgument, checkArray, checkKnownKeys, checkPlainObject } from "../components/validate";
+
+/** What the program needs from `pulumi.Config` (so tests can pass a plain object). */
+export interface ConfigSource {
+  get(key: string): unknown;
+  /** A secret string (the private key). */
+  requireSecret(key: string): pulumi.Output<string>;
+  /** A secret object, or undefined when the key is not set. */
+  getSecretObject(key: string): pulumi.Output<unknown> | undefined;
+}
+
+/** Every key the program reads, so a typo in a stack file is an error, not a silent default. */
+export const CONFIG_KEYS = [
+  "host", "port", "user", "sudo", "privateKey", "hostKey", "insecureIgnoreHostKey",
+  "serviceUser", "serviceUserUid", "serviceUserShell", "subordinateIdStart", "subordinateIdCount",
+  "removeServiceUserOnDestroy", "dockerInstall", "dockerVersion", "dockerSha256",
+  "dockerRootlessExtrasSha256", "daemonConfig", "unprivilegedPortStart", "portDriver",
+  "disableRootfulDaemon", "services", "serviceSecrets",
+] as const;
+
+/** A service as written in stack config: the component's fields plus `secretEnvironment`. */
+interface ServiceConfig extends Omit<AppServiceArgs, "environment"> {
+  readonly environment?: Record<string, string>;
+  /** Names of variables whose values come from the secret `serviceSecrets.<service>.<NAME>`. */
+  readonly secretEnvironment?: string[];
+}
+
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
+  const get = <T>(key: (typeof CONFIG_KEYS)[number]) => cfg.get(key) as T | undefined;
+  const secrets = cfg.getSecretObject("serviceSecrets") as pulumi.Output<Record<string, Record<string, string>>> | undefined;
+  const services = checkArray("services", get<unknown[]>("services") ?? []).map((raw, i) => {
+    const svc = checkPlainObject(`services[${i}]`, raw) as unknown as ServiceConfig;
+    const { secretEnvironment, environment, ...rest } = svc;
+    const env: Record<string, pulumi.Input<string>> = { ...(environment ?? {}) };
+    for (const [j, key] of checkArray(`services[${i}].secretEnvironment`, secretEnvironment ?? []).entries()) {
+      if (typeof key !== "string") throw new InvalidArgument(`services[${i}].secretEnvironment[${j}]`, key, "a variable name");
+      if (!secrets) {
+        throw new InvalidArgument("serviceSecrets", undefined, `an object holding services.${svc.name}.secretEnvironment values`, `Set it: pulumi config set --secret --path 'serviceSecrets.${svc.name}.${key}' <value>`);
+      }
+      env[key] = secrets.apply((s) => {
+        const value = s?.[svc.name]?.[key];
+        if (typeof value !== "string") {
+          throw new Error(`serviceSecrets.${svc.name}.${key}: missing; set it with pulumi config set --secret --path 'serviceSecrets.${svc.name}.${key}' <value>`);
+        }
+        return value;
+      });
+    }
+    return defined({ ...rest, environment: Object.keys(env).length > 0 ? env : undefined }) as AppServiceArgs;
+  });
+  const subordinateIds = defined({ start: get<number>("subordinateIdStart"), count: get<number>("subordinateIdCount") });
+  return {
+    connection: defined({
+      host: get<string>("host") as string,
+      port: get<number>("port"),
+      user: get<string>("user"),
+      sudo: get<boolean>("sudo"),
+      privateKey: cfg.requireSecret("privateKey"),
+      hostKey: get<string>("hostKey") || undefined,
+      insecureIgnoreHostKey: get<boolean>("insecureIgnoreHostKey"),
+    }),
+    serviceUser: defined({
+      name: get<string>("serviceUser") ?? "provisioner",
+      uid: get<number>("serviceUserUid"),
+      shell: get<string>("serviceUserShell"),
+      subordinateIds: Object.keys(subordinateIds).length > 0 ? subordinateIds : undefined,
+      removeOnDestroy: get<boolean>("removeServiceUserOnDestroy"),
+    }),
+    docker: defined({
+      install: get<InstallMethod>("dockerInstall"),
+      version: get<string>("dockerVersion"),
+      sha256: get<string>("dockerSha256"),
+      rootlessExtrasSha256: get<string>("dockerRootlessExtrasSha256"),
+      daemonConfig: get<DaemonConfig>("daemonConfig"),
+      unprivilegedPortStart: get<number>("unprivilegedPortStart"),
+      portDriver: get<PortDriver>("portDriver"),
+      disableRootfulDaemon: get<boolean>("disableRootfulDaemon"),
+    }),
+    services,
+  };
+}
+
+/** Adapts `pulumi.Config` (typed getters, so `port: "22"` in YAML is still a number). */
+export function pulumiConfigSource(config: pulumi.Config): ConfigSource {
+  const numbers = new Set(["port", "serviceUserUid", "subordinateIdStart", "subordinateIdCount", "unprivilegedPortStart"]);
+  const booleans = new Set(["sudo", "insecureIgnoreHostKey", "removeServiceUserOnDestroy", "disableRootfulDaemon"]);
+  const objects = new Set(["daemonConfig", "services"]);
+  return {
+    get(key) {
+      if (numbers.has(key)) return config.getNumber(key);
+      if (booleans.has(key)) return config.getBoolean(key);
+      if (objects.has(key)) return config.getObject(key);
+      return config.get(key);
+    },
+    requireSecret: (key) => config.requireSecret(key),
+    getSecretObject: (key) => config.getSecretObject(key),
+  };
+}
+
+/** Fails on config keys of this project that the program does not know. */
+export function checkConfigKeys(keys: readonly string[]): void {
+  const own = Object.fromEntries(keys.map((k) => [k, true]));
+  checkKnownKeys("config", own, CONFIG_KEYS);
+}
