@@ -105,7 +105,6 @@ export function resolveConnection(args: ConnectionArgs, field = "connection"): H
       "Pin it (ssh-keyscan -t ed25519 <host>, checked out of band), or set insecureIgnoreHostKey: true for a throwaway host.",
     );
   }
-  // only the key is secret: host, port, user and host key stay readable in a preview
   const remote: command.types.input.remote.ConnectionArgs = {
     host,
     port,

@@ -65,7 +65,7 @@ pulumi.runtime.setMocks(
         state.stdout = commandStdout[args.name] ?? defaultStdout(args.name);
         state.stderr = "";
       }
-      inputsByKey.set(args.type + "::" + args.name, args.inputs);
+      inputsByKey.set(args.type + "::" + args.name, unwrapSecrets(args.inputs) as Record<string, unknown>);
       return { id: `${args.name}-id`, state };
     },
     call(args: pulumi.runtime.MockCallArgs) {
@@ -86,6 +86,14 @@ export function isSecret(raw: unknown): boolean {
   return typeof raw === "object" && raw !== null && (raw as Record<string, unknown>)[
     "4dabf18193072939515e22adb298388d"
   ] === SECRET_SIG;
+}
+
+/** The value with every secret wrapper replaced by its plain value. */
+export function unwrapSecrets(raw: unknown): unknown {
+  if (isSecret(raw)) return unwrapSecrets((raw as { value: unknown }).value);
+  if (Array.isArray(raw)) return raw.map(unwrapSecrets);
+  if (raw && typeof raw === "object") return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unwrapSecrets(v)]));
+  return raw;
 }
 
 /** Resolves an Output in a test. */
