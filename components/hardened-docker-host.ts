@@ -93,6 +93,16 @@ export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): vo
   });
 }
 
+/**
+ * Checks one environment value (possibly a secret, known only at run time). Returns the error
+ * message, which never contains the value, or undefined when it is valid.
+ */
+export function environmentValueProblem(service: string, key: string, value: unknown): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (typeof value === "string" && !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) return undefined;
+  return `services(${service}).environment.${key}: the value is not valid: a single line of text without control characters (value not shown: it may be secret).`;
+}
+
 /** Path of a service's EnvironmentFile on the host. */
 export function environmentFilePath(serviceName: string): string {
   return `/etc/hardened-docker/${serviceName}.env`;
@@ -159,9 +169,8 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
     const secretValues = (args.services ?? []).flatMap((svc) =>
       Object.entries(svc.environment ?? {}).map(([k, v]) =>
         pulumi.output(v).apply((value) => {
-          if (typeof value !== "string" || /[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
-            throw new pulumi.ResourceError(`services(${svc.name}).environment.${k}: the value is not valid: a single line of text without control characters (value not shown: it may be secret).`, this);
-          }
+          const problem = environmentValueProblem(svc.name, k, value);
+          if (problem) throw new pulumi.ResourceError(problem, this);
           return true;
         }),
       ),
