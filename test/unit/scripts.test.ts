@@ -1,0 +1,66 @@
+import { spawnSync } from "node:child_process";
+import { byName, recorded, reset, settle } from "./helpers/mocks";
+import { HardenedDockerHost, prerequisitePackages } from "../../components";
+import { packagesCreateScript } from "../../components/scripts/rootless-docker";
+import { remoteScript } from "../../components/shell";
+import { fullArgs, minimalArgs } from "./helpers/fixtures";
+
+/** `bash -n` on the script inside a command string (strip sudo, run the inner bash with -n). */
+function syntaxErrors(commandLine: string): string {
+  const inner = commandLine.replace(/^sudo -n true 2>\/dev\/null \|\| \{[^}]*\}; /, "").replace(/^sudo -n -- /, "");
+  const r = spawnSync("sh", ["-c", inner.replace(/^bash -c /, "bash -n -c ")], { encoding: "utf8" });
+  return r.status === 0 ? "" : r.stderr || `exit ${r.status}`;
+}
+
+describe("every generated script is valid bash", () => {
+  test("the check itself catches a syntax error", () => {
+    expect(syntaxErrors(remoteScript("x", "if true; then", { sudo: true }))).not.toBe("");
+  });
+
+  test.each([
+    ["full host (sudo)", fullArgs()],
+    ["minimal host (root)", minimalArgs()],
+  ])("%s: create and delete of every command", async (_what, args) => {
+    reset();
+    new HardenedDockerHost("syntax", args);
+    await settle();
+    const commands = recorded.filter((r) => r.type === "command:remote:Command");
+    expect(commands.length).toBeGreaterThan(8);
+    for (const c of commands) {
+      for (const key of ["create", "delete"] as const) {
+        const script = c.inputs[key];
+        if (script === undefined) continue;
+        expect([c.name, key, syntaxErrors(script as string)]).toEqual([c.name, key, ""]);
+      }
+    }
+    expect(byName("syntax-docker-packages").inputs.create).toContain("docker.io");
+  });
+
+  test.each(["distro", "docker-repo", "static"] as const)("packages script for install: %s", (install) => {
+    const script = packagesCreateScript({ install, version: install === "distro" ? undefined : "27.5.1", sha256: "a".repeat(64), rootlessExtrasSha256: "b".repeat(64) });
+    expect(syntaxErrors(remoteScript("packages", script, { sudo: true }))).toBe("");
+    for (const p of prerequisitePackages("debian", install).always) expect(script).toContain(p);
+    for (const p of prerequisitePackages("rhel", install).always) expect(script).toContain(p);
+  });
+});
+
+describe("prerequisite packages per distro family", () => {
+  test("Debian/Ubuntu", () => {
+    expect(prerequisitePackages("debian", "distro")).toEqual({
+      always: ["uidmap", "dbus-user-session", "slirp4netns", "iptables", "ca-certificates", "curl", "docker.io", "rootlesskit"],
+      oldKernel: ["fuse-overlayfs"],
+    });
+    expect(prerequisitePackages("debian", "docker-repo").always).toEqual(expect.arrayContaining(["docker-ce", "docker-ce-rootless-extras"]));
+    expect(prerequisitePackages("debian", "static").always).not.toContain("docker.io");
+  });
+  test("Fedora/RHEL", () => {
+    expect(prerequisitePackages("rhel", "distro").always).toEqual(["shadow-utils", "slirp4netns", "iptables", "ca-certificates", "curl", "moby-engine", "rootlesskit"]);
+    expect(prerequisitePackages("rhel", "docker-repo").always).toContain("docker-ce-rootless-extras");
+  });
+  test("static install verifies both tarballs before installing anything", () => {
+    const s = packagesCreateScript({ install: "static", version: "27.5.1", sha256: "a".repeat(64), rootlessExtrasSha256: "b".repeat(64) });
+    expect(s.indexOf("sha256sum -c")).toBeGreaterThan(0);
+    expect(s.indexOf("sha256sum -c")).toBeLessThan(s.indexOf("install -m 0755"));
+    expect(s).toContain("sha_docker=" + "a".repeat(64));
+  });
+});
