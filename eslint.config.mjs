@@ -4,7 +4,9 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "coverage/", ".vm/", "eslint.config.mjs"] },
+  {
+    ignores: ["node_modules/", "dist/", "coverage/", ".vm/", "eslint.config.mjs", "jest.config.js"],
+  },
   ...tseslint.configs.recommended,
   {
     languageOptions: {

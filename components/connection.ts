@@ -54,7 +54,15 @@ export interface HostConnection {
   readonly remote: command.types.input.remote.ConnectionArgs;
 }
 
-const CONNECTION_KEYS = ["host", "port", "user", "privateKey", "hostKey", "insecureIgnoreHostKey", "sudo"];
+const CONNECTION_KEYS = [
+  "host",
+  "port",
+  "user",
+  "privateKey",
+  "hostKey",
+  "insecureIgnoreHostKey",
+  "sudo",
+];
 
 /**
  * Validates connection args and builds the `remote.Command` connection. The private key is
@@ -67,7 +75,10 @@ export function resolveConnection(args: ConnectionArgs, field = "connection"): H
   const host = checkHost(`${field}.host`, requirePlain(`${field}.host`, args.host));
   const port = checkPort(`${field}.port`, args.port ?? 22);
   const user = checkLinuxName(`${field}.user`, args.user ?? "root");
-  const insecure = checkBoolean(`${field}.insecureIgnoreHostKey`, args.insecureIgnoreHostKey ?? false);
+  const insecure = checkBoolean(
+    `${field}.insecureIgnoreHostKey`,
+    args.insecureIgnoreHostKey ?? false,
+  );
   // root needs no sudo; anyone else needs it for every step that changes the host
   const sudo = checkBoolean(`${field}.sudo`, args.sudo ?? user !== "root");
   if (user !== "root" && !sudo) {

@@ -43,17 +43,30 @@ export class EnvironmentFile extends pulumi.ComponentResource {
       checkAbsolutePath("environmentFile.path", args.path);
       checkLinuxName("environmentFile.group", args.group);
       for (const key of Object.keys(args.values)) checkEnvKey(`environmentFile.values.${key}`, key);
-      if (args.restartUnit !== undefined) checkUnitName("environmentFile.restartUnit", args.restartUnit);
+      if (args.restartUnit !== undefined)
+        checkUnitName("environmentFile.restartUnit", args.restartUnit);
     });
     this.path = args.path;
     const content = pulumi.secret(
-      pulumi.all(args.values as Record<string, pulumi.Input<string>>).apply((v) => renderEnvironmentFile(v, "environmentFile.values")),
+      pulumi
+        .all(args.values as Record<string, pulumi.Input<string>>)
+        .apply((v) => renderEnvironmentFile(v, "environmentFile.values")),
     );
-    const create = environmentFileCreateScript({ path: args.path, group: args.group, restartUnit: args.restartUnit });
+    const create = environmentFileCreateScript({
+      path: args.path,
+      group: args.group,
+      restartUnit: args.restartUnit,
+    });
     this.command = hostCommand(
       `${name}-file`,
       conn,
-      { step: `environment ${args.path}`, create, delete: environmentFileDeleteScript(args.path), stdin: content, triggers: [create, content] },
+      {
+        step: `environment ${args.path}`,
+        create,
+        delete: environmentFileDeleteScript(args.path),
+        stdin: content,
+        triggers: [create, content],
+      },
       { parent: this, additionalSecretOutputs: ["stdin", "triggers"] },
     );
     this.registerOutputs({ path: this.path });

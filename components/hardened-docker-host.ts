@@ -60,7 +60,16 @@ export interface HardenedDockerHostArgs {
 }
 
 const RESERVED_ENV = ["DOCKER_HOST", "XDG_RUNTIME_DIR"];
-const SERVICE_KEYS = ["name", "description", "execStart", "workingDirectory", "environment", "readWritePaths", "after", "restart"];
+const SERVICE_KEYS = [
+  "name",
+  "description",
+  "execStart",
+  "workingDirectory",
+  "environment",
+  "readWritePaths",
+  "after",
+  "restart",
+];
 
 /** Validates everything a host's args hold; throws `InvalidArgument` naming the field. */
 export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): void {
@@ -75,21 +84,43 @@ export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): vo
     const svc = checkPlainObject(f, raw) as unknown as AppServiceArgs;
     checkKnownKeys(f, svc as unknown as Record<string, unknown>, SERVICE_KEYS);
     const name = checkServiceName(`${f}.name`, svc.name);
-    if (names.has(name)) throw new InvalidArgument(`${f}.name`, name, "a name no other service uses");
-    if (name === "docker") throw new InvalidArgument(`${f}.name`, name, "a name other than docker (the daemon's own unit)");
+    if (names.has(name))
+      throw new InvalidArgument(`${f}.name`, name, "a name no other service uses");
+    if (name === "docker")
+      throw new InvalidArgument(
+        `${f}.name`,
+        name,
+        "a name other than docker (the daemon's own unit)",
+      );
     names.add(name);
     if (svc.description !== undefined) checkLine(`${f}.description`, svc.description);
     checkCommandLine(`${f}.execStart`, svc.execStart);
-    if (svc.workingDirectory !== undefined) checkAbsolutePath(`${f}.workingDirectory`, svc.workingDirectory);
+    if (svc.workingDirectory !== undefined)
+      checkAbsolutePath(`${f}.workingDirectory`, svc.workingDirectory);
     for (const key of Object.keys(checkPlainObject(`${f}.environment`, svc.environment ?? {}))) {
       checkEnvKey(`${f}.environment.${key}`, key);
       if (RESERVED_ENV.includes(key)) {
-        throw new InvalidArgument(`${f}.environment.${key}`, key, `a variable other than ${RESERVED_ENV.join(" and ")}`, `hardened-docker sets it to ${user.name}'s rootless daemon; remove it.`);
+        throw new InvalidArgument(
+          `${f}.environment.${key}`,
+          key,
+          `a variable other than ${RESERVED_ENV.join(" and ")}`,
+          `hardened-docker sets it to ${user.name}'s rootless daemon; remove it.`,
+        );
       }
     }
-    checkArray(`${f}.readWritePaths`, svc.readWritePaths ?? []).forEach((p, j) => checkAbsolutePath(`${f}.readWritePaths[${j}]`, p));
-    checkArray(`${f}.after`, svc.after ?? []).forEach((u, j) => checkUnitName(`${f}.after[${j}]`, u));
-    if (svc.restart !== undefined) checkOneOf(`${f}.restart`, svc.restart, ["always", "on-failure", "on-abnormal", "no"] as const);
+    checkArray(`${f}.readWritePaths`, svc.readWritePaths ?? []).forEach((p, j) =>
+      checkAbsolutePath(`${f}.readWritePaths[${j}]`, p),
+    );
+    checkArray(`${f}.after`, svc.after ?? []).forEach((u, j) =>
+      checkUnitName(`${f}.after[${j}]`, u),
+    );
+    if (svc.restart !== undefined)
+      checkOneOf(`${f}.restart`, svc.restart, [
+        "always",
+        "on-failure",
+        "on-abnormal",
+        "no",
+      ] as const);
   });
 }
 
@@ -97,9 +128,13 @@ export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): vo
  * Checks one environment value (possibly a secret, known only at run time). Returns the error
  * message, which never contains the value, or undefined when it is valid.
  */
-export function environmentValueProblem(service: string, key: string, value: unknown): string | undefined {
-  // eslint-disable-next-line no-control-regex
-  if (typeof value === "string" && !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) return undefined;
+export function environmentValueProblem(
+  service: string,
+  key: string,
+  value: unknown,
+): string | undefined {
+  if (typeof value === "string" && !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value))
+    return undefined;
   return `services(${service}).environment.${key}: the value is not valid: a single line of text without control characters (value not shown: it may be secret).`;
 }
 
@@ -112,7 +147,12 @@ export function environmentFilePath(serviceName: string): string {
  * The unit of an app service: runs as the service user, points `DOCKER_HOST` at its rootless
  * daemon, waits for that socket, and gets the hardening preset.
  */
-export function appServiceUnit(svc: AppServiceArgs, user: string, uid: number, home: string): UnitFileSections {
+export function appServiceUnit(
+  svc: AppServiceArgs,
+  user: string,
+  uid: number,
+  home: string,
+): UnitFileSections {
   const after = ["network-online.target", ...(svc.after ?? [])];
   const runtimeDir = `/run/user/${uid}`;
   const service: Record<string, UnitSection[string]> = {
@@ -122,7 +162,8 @@ export function appServiceUnit(svc: AppServiceArgs, user: string, uid: number, h
     WorkingDirectory: svc.workingDirectory ?? home,
     Environment: [`DOCKER_HOST=unix://${runtimeDir}/docker.sock`, `XDG_RUNTIME_DIR=${runtimeDir}`],
   };
-  if (svc.environment && Object.keys(svc.environment).length > 0) service.EnvironmentFile = environmentFilePath(svc.name);
+  if (svc.environment && Object.keys(svc.environment).length > 0)
+    service.EnvironmentFile = environmentFilePath(svc.name);
   // After a reboot the user's daemon starts in parallel: wait for its socket, not a fixed time.
   service.ExecStartPre = `/usr/bin/timeout 120 /bin/sh -c 'until [ -S ${runtimeDir}/docker.sock ]; do sleep 1; done'`;
   service.ExecStart = svc.execStart;
@@ -178,13 +219,26 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
     const inputsChecked = pulumi.all(secretValues).apply(() => "valid");
     // the gate's triggers carry the check result: it cannot register until the values pass
     this.ready = sshReadinessGate(`${name}-ssh-ready`, conn, { parent: this }, [inputsChecked]);
-    this.serviceUser = new ServiceUser(`${name}-service-user`, { connection: args.connection, ...args.serviceUser }, { parent: this, dependsOn: [this.ready] });
+    this.serviceUser = new ServiceUser(
+      `${name}-service-user`,
+      { connection: args.connection, ...args.serviceUser },
+      { parent: this, dependsOn: [this.ready] },
+    );
     this.serviceUserName = this.serviceUser.userName;
     this.uid = this.serviceUser.uid;
-    this.linger = new Linger(`${name}-linger`, { connection: args.connection, user: this.serviceUserName }, { parent: this, dependsOn: [this.serviceUser] });
+    this.linger = new Linger(
+      `${name}-linger`,
+      { connection: args.connection, user: this.serviceUserName },
+      { parent: this, dependsOn: [this.serviceUser] },
+    );
     this.docker = new RootlessDocker(
       `${name}-docker`,
-      { connection: args.connection, user: this.serviceUserName, uid: this.uid, ...(args.docker ?? {}) },
+      {
+        connection: args.connection,
+        user: this.serviceUserName,
+        uid: this.uid,
+        ...(args.docker ?? {}),
+      },
       { parent: this, dependsOn: [this.linger] },
     );
     this.dockerHost = this.docker.dockerHost;
@@ -196,7 +250,13 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
         deps.push(
           new EnvironmentFile(
             `${name}-${svc.name}-env`,
-            { connection: args.connection, path: environmentFilePath(svc.name), group: user, values: svc.environment, restartUnit: unitName },
+            {
+              connection: args.connection,
+              path: environmentFilePath(svc.name),
+              group: user,
+              values: svc.environment,
+              restartUnit: unitName,
+            },
             { parent: this, dependsOn: [this.docker] },
           ),
         );
@@ -213,6 +273,10 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
         { parent: this, dependsOn: deps },
       );
     });
-    this.registerOutputs({ serviceUserName: this.serviceUserName, uid: this.uid, dockerHost: this.dockerHost });
+    this.registerOutputs({
+      serviceUserName: this.serviceUserName,
+      uid: this.uid,
+      dockerHost: this.dockerHost,
+    });
   }
 }

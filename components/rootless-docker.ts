@@ -97,32 +97,79 @@ export interface ResolvedDockerSettings {
 }
 
 const DOCKER_KEYS = [
-  "install", "version", "sha256", "rootlessExtrasSha256", "daemonConfig", "unprivilegedPortStart",
-  "portDriver", "disableRootfulDaemon", "startTimeoutSeconds",
+  "install",
+  "version",
+  "sha256",
+  "rootlessExtrasSha256",
+  "daemonConfig",
+  "unprivilegedPortStart",
+  "portDriver",
+  "disableRootfulDaemon",
+  "startTimeoutSeconds",
 ];
 
-export function resolveDockerSettings(args: DockerSettings, field = "docker"): ResolvedDockerSettings {
+export function resolveDockerSettings(
+  args: DockerSettings,
+  field = "docker",
+): ResolvedDockerSettings {
   const a = checkPlainObject(field, args);
   checkKnownKeys(field, a, [...DOCKER_KEYS, "connection", "user", "uid"]);
-  const install = checkOneOf(`${field}.install`, args.install ?? "distro", ["distro", "docker-repo", "static"] as const);
-  const version = args.version === undefined ? undefined : checkVersion(`${field}.version`, args.version);
-  const sha256 = args.sha256 === undefined ? undefined : checkSha256(`${field}.sha256`, args.sha256);
-  const extras = args.rootlessExtrasSha256 === undefined ? undefined : checkSha256(`${field}.rootlessExtrasSha256`, args.rootlessExtrasSha256);
+  const install = checkOneOf(`${field}.install`, args.install ?? "distro", [
+    "distro",
+    "docker-repo",
+    "static",
+  ] as const);
+  const version =
+    args.version === undefined ? undefined : checkVersion(`${field}.version`, args.version);
+  const sha256 =
+    args.sha256 === undefined ? undefined : checkSha256(`${field}.sha256`, args.sha256);
+  const extras =
+    args.rootlessExtrasSha256 === undefined
+      ? undefined
+      : checkSha256(`${field}.rootlessExtrasSha256`, args.rootlessExtrasSha256);
   if (install === "static") {
-    if (!version) throw new InvalidArgument(`${field}.version`, undefined, "a pinned version for install: static", "Set e.g. version: 27.5.1.");
-    if (!sha256) throw new InvalidArgument(`${field}.sha256`, undefined, "the SHA-256 of docker-<version>.tgz for install: static", "Refusing to run unverified binaries as the daemon.");
-    if (!extras) throw new InvalidArgument(`${field}.rootlessExtrasSha256`, undefined, "the SHA-256 of docker-rootless-extras-<version>.tgz for install: static");
+    if (!version)
+      throw new InvalidArgument(
+        `${field}.version`,
+        undefined,
+        "a pinned version for install: static",
+        "Set e.g. version: 27.5.1.",
+      );
+    if (!sha256)
+      throw new InvalidArgument(
+        `${field}.sha256`,
+        undefined,
+        "the SHA-256 of docker-<version>.tgz for install: static",
+        "Refusing to run unverified binaries as the daemon.",
+      );
+    if (!extras)
+      throw new InvalidArgument(
+        `${field}.rootlessExtrasSha256`,
+        undefined,
+        "the SHA-256 of docker-rootless-extras-<version>.tgz for install: static",
+      );
   } else {
     if (install === "distro" && version) {
-      throw new InvalidArgument(`${field}.version`, version, "unset for install: distro (the distribution decides)", "Use install: docker-repo or static to pin a version.");
+      throw new InvalidArgument(
+        `${field}.version`,
+        version,
+        "unset for install: distro (the distribution decides)",
+        "Use install: docker-repo or static to pin a version.",
+      );
     }
     if (sha256 || extras) {
-      throw new InvalidArgument(sha256 ? `${field}.sha256` : `${field}.rootlessExtrasSha256`, sha256 ?? extras, "unset unless install is static");
+      throw new InvalidArgument(
+        sha256 ? `${field}.sha256` : `${field}.rootlessExtrasSha256`,
+        sha256 ?? extras,
+        "unset unless install is static",
+      );
     }
   }
   const daemonJson = renderDaemonJson((args.daemonConfig ?? {}) as DaemonConfig);
   const unprivilegedPortStart =
-    args.unprivilegedPortStart === undefined ? undefined : checkInteger(`${field}.unprivilegedPortStart`, args.unprivilegedPortStart, 0, 1024);
+    args.unprivilegedPortStart === undefined
+      ? undefined
+      : checkInteger(`${field}.unprivilegedPortStart`, args.unprivilegedPortStart, 0, 1024);
   return {
     install,
     version,
@@ -130,9 +177,20 @@ export function resolveDockerSettings(args: DockerSettings, field = "docker"): R
     rootlessExtrasSha256: extras,
     daemonJson,
     unprivilegedPortStart,
-    portDriver: checkOneOf(`${field}.portDriver`, args.portDriver ?? "slirp4netns", ["builtin", "slirp4netns"] as const),
-    disableRootfulDaemon: checkBoolean(`${field}.disableRootfulDaemon`, args.disableRootfulDaemon ?? true),
-    startTimeoutSeconds: checkInteger(`${field}.startTimeoutSeconds`, args.startTimeoutSeconds ?? 180, 10, 3600),
+    portDriver: checkOneOf(`${field}.portDriver`, args.portDriver ?? "slirp4netns", [
+      "builtin",
+      "slirp4netns",
+    ] as const),
+    disableRootfulDaemon: checkBoolean(
+      `${field}.disableRootfulDaemon`,
+      args.disableRootfulDaemon ?? true,
+    ),
+    startTimeoutSeconds: checkInteger(
+      `${field}.startTimeoutSeconds`,
+      args.startTimeoutSeconds ?? 180,
+      10,
+      3600,
+    ),
   };
 }
 
@@ -164,34 +222,76 @@ export class RootlessDocker extends pulumi.ComponentResource {
     this.daemonJson = s.daemonJson;
     let previous: pulumi.Resource | undefined;
     const step = (role: string, c: Parameters<typeof hostCommand>[2]) => {
-      previous = hostCommand(`${name}-${role}`, conn, c, { parent: this, ...(previous ? { dependsOn: [previous] } : {}) });
+      previous = hostCommand(`${name}-${role}`, conn, c, {
+        parent: this,
+        ...(previous ? { dependsOn: [previous] } : {}),
+      });
       return previous;
     };
     const packages = packagesCreateScript(s);
-    step("packages", { step: "docker packages", create: packages, delete: PACKAGES_DELETE_SCRIPT, triggers: [packages] });
+    step("packages", {
+      step: "docker packages",
+      create: packages,
+      delete: PACKAGES_DELETE_SCRIPT,
+      triggers: [packages],
+    });
     if (s.disableRootfulDaemon) {
       const off = rootfulOffCreateScript();
-      step("rootful-off", { step: "rootful docker off", create: off, delete: rootfulOffDeleteScript(), triggers: [off] });
+      step("rootful-off", {
+        step: "rootful docker off",
+        create: off,
+        delete: rootfulOffDeleteScript(),
+        triggers: [off],
+      });
     }
     const delegateConf = renderSystemdUnit({ Service: { Delegate: "cpu cpuset io memory pids" } });
     const delegation = delegationCreateScript(user);
-    step("delegation", { step: "cgroup delegation", create: delegation, delete: delegationDeleteScript(), stdin: delegateConf, triggers: [delegation, delegateConf] });
+    step("delegation", {
+      step: "cgroup delegation",
+      create: delegation,
+      delete: delegationDeleteScript(),
+      stdin: delegateConf,
+      triggers: [delegation, delegateConf],
+    });
     if (s.unprivilegedPortStart !== undefined) {
       const sysctl = renderSysctl(s.unprivilegedPortStart);
-      step("sysctl", { step: "unprivileged ports", create: sysctlCreateScript(), delete: sysctlDeleteScript(), stdin: sysctl, triggers: [sysctl] });
+      step("sysctl", {
+        step: "unprivileged ports",
+        create: sysctlCreateScript(),
+        delete: sysctlDeleteScript(),
+        stdin: sysctl,
+        triggers: [sysctl],
+      });
     }
     const daemonJsonScript = daemonJsonCreateScript(user);
-    step("daemon-json", { step: "daemon.json", create: daemonJsonScript, delete: daemonJsonDeleteScript(user), stdin: s.daemonJson, triggers: [daemonJsonScript, s.daemonJson] });
+    step("daemon-json", {
+      step: "daemon.json",
+      create: daemonJsonScript,
+      delete: daemonJsonDeleteScript(user),
+      stdin: s.daemonJson,
+      triggers: [daemonJsonScript, s.daemonJson],
+    });
     this.unit = new SystemdUnit(
       `${name}-daemon`,
-      { connection: args.connection, unitName: "docker.service", scope: "user", user, sections: rootlessDockerUnit(s.portDriver) },
+      {
+        connection: args.connection,
+        unitName: "docker.service",
+        scope: "user",
+        user,
+        sections: rootlessDockerUnit(s.portDriver),
+      },
       { parent: this, dependsOn: previous ? [previous] : [] },
     );
     const ready = daemonReadyCreateScript(user, s.startTimeoutSeconds);
     this.ready = hostCommand(
       `${name}-ready`,
       conn,
-      { step: "rootless daemon ready", create: ready, delete: daemonReadyDeleteScript(user), triggers: [ready] },
+      {
+        step: "rootless daemon ready",
+        create: ready,
+        delete: daemonReadyDeleteScript(user),
+        triggers: [ready],
+      },
       { parent: this, dependsOn: [this.unit] },
     );
     this.dockerHost = pulumi.output(args.uid).apply((uid) => `unix:///run/user/${uid}/docker.sock`);

@@ -53,30 +53,66 @@ export interface ResolvedServiceUser {
   readonly removeOnDestroy: boolean;
 }
 
-export function resolveServiceUser(args: ServiceUserSettings, field = "serviceUser"): ResolvedServiceUser {
+export function resolveServiceUser(
+  args: ServiceUserSettings,
+  field = "serviceUser",
+): ResolvedServiceUser {
   const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, ["name", "uid", "shell", "subordinateIds", "removeOnDestroy", "connection"]);
+  checkKnownKeys(field, a, [
+    "name",
+    "uid",
+    "shell",
+    "subordinateIds",
+    "removeOnDestroy",
+    "connection",
+  ]);
   const name = checkLinuxName(`${field}.name`, args.name);
   if (name === "root" || name === "docker") {
-    throw new InvalidArgument(`${field}.name`, name, "a dedicated user, not root or docker", "Use e.g. provisioner.");
+    throw new InvalidArgument(
+      `${field}.name`,
+      name,
+      "a dedicated user, not root or docker",
+      "Use e.g. provisioner.",
+    );
   }
-  const uid = args.uid === undefined ? undefined : checkInteger(`${field}.uid`, args.uid, 1, 2 ** 31 - 1);
+  const uid =
+    args.uid === undefined ? undefined : checkInteger(`${field}.uid`, args.uid, 1, 2 ** 31 - 1);
   if (uid === 65534) throw new InvalidArgument(`${field}.uid`, uid, "any uid but 65534 (nobody)");
   const shell = checkAbsolutePath(`${field}.shell`, args.shell ?? "/bin/bash");
-  const sub = args.subordinateIds === undefined ? {} : checkPlainObject(`${field}.subordinateIds`, args.subordinateIds);
+  const sub =
+    args.subordinateIds === undefined
+      ? {}
+      : checkPlainObject(`${field}.subordinateIds`, args.subordinateIds);
   checkKnownKeys(`${field}.subordinateIds`, sub, ["start", "count"]);
-  const count = checkInteger(`${field}.subordinateIds.count`, sub.count ?? MIN_SUBORDINATE_IDS, MIN_SUBORDINATE_IDS, 2 ** 31);
+  const count = checkInteger(
+    `${field}.subordinateIds.count`,
+    sub.count ?? MIN_SUBORDINATE_IDS,
+    MIN_SUBORDINATE_IDS,
+    2 ** 31,
+  );
   const start =
-    sub.start === undefined ? undefined : checkInteger(`${field}.subordinateIds.start`, sub.start, 65536, 2 ** 32 - 1 - count);
+    sub.start === undefined
+      ? undefined
+      : checkInteger(`${field}.subordinateIds.start`, sub.start, 65536, 2 ** 32 - 1 - count);
   const removeOnDestroy = checkBoolean(`${field}.removeOnDestroy`, args.removeOnDestroy ?? false);
-  return { name, uid, shell, subordinateIdStart: start, subordinateIdCount: count, removeOnDestroy };
+  return {
+    name,
+    uid,
+    shell,
+    subordinateIdStart: start,
+    subordinateIdCount: count,
+    removeOnDestroy,
+  };
 }
 
 /** Parses the `uid=<n>` and `home=<path>` lines the create script prints last. */
 export function parseServiceUserReport(stdout: string): { uid: number; home: string } {
   const uid = /^uid=(\d+)$/m.exec(stdout);
   const home = /^home=(\/.*)$/m.exec(stdout);
-  if (!uid || !home) throw new Error(`the service-user script did not report uid and home; its output was:\n${stdout}`);
+  if (!uid || !home)
+    throw new Error(
+      `the service-user script did not report uid and home; its output was:\n${stdout}`,
+    );
   return { uid: Number(uid[1]), home: home[1] };
 }
 

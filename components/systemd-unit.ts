@@ -53,10 +53,19 @@ export class SystemdUnit extends pulumi.ComponentResource {
       const scope = checkOneOf("unit.scope", args.scope ?? "system", ["system", "user"] as const);
       const user = args.user === undefined ? undefined : checkLinuxName("unit.user", args.user);
       if (scope === "user" && user === undefined) {
-        throw new InvalidArgument("unit.user", undefined, "the user whose manager runs a user-scope unit");
+        throw new InvalidArgument(
+          "unit.user",
+          undefined,
+          "the user whose manager runs a user-scope unit",
+        );
       }
       if (scope === "system" && user !== undefined) {
-        throw new InvalidArgument("unit.user", user, "unset for a system unit", "Put User= in the [Service] section instead.");
+        throw new InvalidArgument(
+          "unit.user",
+          user,
+          "unset for a system unit",
+          "Put User= in the [Service] section instead.",
+        );
       }
       scriptArgs = {
         unitName: checkUnitName("unit.unitName", args.unitName),
@@ -67,12 +76,20 @@ export class SystemdUnit extends pulumi.ComponentResource {
       };
     });
     const field = `unit(${scriptArgs.unitName})`;
-    this.content = pulumi.output(args.sections).apply((s) => renderSystemdUnit(s as UnitFileSections, field));
+    this.content = pulumi
+      .output(args.sections)
+      .apply((s) => renderSystemdUnit(s as UnitFileSections, field));
     const create = unitCreateScript(scriptArgs);
     this.command = hostCommand(
       `${name}-unit`,
       conn,
-      { step: `unit ${scriptArgs.unitName}`, create, delete: unitDeleteScript(scriptArgs), stdin: this.content, triggers: [create, this.content] },
+      {
+        step: `unit ${scriptArgs.unitName}`,
+        create,
+        delete: unitDeleteScript(scriptArgs),
+        stdin: this.content,
+        triggers: [create, this.content],
+      },
       { parent: this },
     );
     this.registerOutputs({ content: this.content });

@@ -61,11 +61,15 @@ export function checkLinuxName(field: string, value: unknown): string {
   return value;
 }
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
 
 export function checkHost(field: string, value: unknown): string {
-  if (typeof value !== "string" || !(HOSTNAME.test(value) || (value.includes(":") && IPV6.test(value)))) {
+  if (
+    typeof value !== "string" ||
+    !(HOSTNAME.test(value) || (value.includes(":") && IPV6.test(value)))
+  ) {
     throw new InvalidArgument(field, value, "a DNS name, an IPv4 address or an IPv6 address");
   }
   return value;
@@ -94,7 +98,11 @@ export function checkBoolean(field: string, value: unknown): boolean {
   return value;
 }
 
-export function checkOneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+export function checkOneOf<T extends string>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+): T {
   if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
     throw new InvalidArgument(field, value, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
   }
@@ -155,12 +163,15 @@ const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export function checkEnvKey(field: string, value: unknown): string {
   if (typeof value !== "string" || !ENV_KEY.test(value)) {
-    throw new InvalidArgument(field, value, "an environment variable name: letters, digits and '_', not starting with a digit");
+    throw new InvalidArgument(
+      field,
+      value,
+      "an environment variable name: letters, digits and '_', not starting with a digit",
+    );
   }
   return value;
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /** A single-line text value: any character but control characters (tab is allowed). */
@@ -171,9 +182,14 @@ export function checkLine(field: string, value: unknown, what = "a single line o
   return value;
 }
 
-export function checkNonEmptyLine(field: string, value: unknown, what = "a single line of text"): string {
+export function checkNonEmptyLine(
+  field: string,
+  value: unknown,
+  what = "a single line of text",
+): string {
   checkLine(field, value, what);
-  if ((value as string).trim() === "") throw new InvalidArgument(field, value, `${what}, not empty`);
+  if ((value as string).trim() === "")
+    throw new InvalidArgument(field, value, `${what}, not empty`);
   return value as string;
 }
 
@@ -183,7 +199,10 @@ export function checkNonEmptyLine(field: string, value: unknown, what = "a singl
  */
 export function checkCommandLine(field: string, value: unknown): string {
   checkNonEmptyLine(field, value, "a command line");
-  const first = (value as string).trim().split(/\s+/)[0].replace(/^[-@:+!]+/, "");
+  const first = (value as string)
+    .trim()
+    .split(/\s+/)[0]
+    .replace(/^[-@:+!]+/, "");
   try {
     checkAbsolutePath(field, first);
   } catch {
@@ -222,7 +241,11 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 export function checkSha256(field: string, value: unknown): string {
   if (typeof value !== "string" || !SHA256.test(value)) {
-    throw new InvalidArgument(field, value, "a SHA-256 digest: 64 lowercase hexadecimal characters");
+    throw new InvalidArgument(
+      field,
+      value,
+      "a SHA-256 digest: 64 lowercase hexadecimal characters",
+    );
   }
   return value;
 }
@@ -264,10 +287,19 @@ export function checkArray(field: string, value: unknown): unknown[] {
 }
 
 /** Rejects keys an object does not know: a typo must not silently fall back to a default. */
-export function checkKnownKeys(field: string, value: Record<string, unknown>, known: readonly string[]): void {
+export function checkKnownKeys(
+  field: string,
+  value: Record<string, unknown>,
+  known: readonly string[],
+): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
-      throw new InvalidArgument(`${field}.${key}`, value[key], `a known key of ${field} (${known.join(", ")})`, "Check the spelling.");
+      throw new InvalidArgument(
+        `${field}.${key}`,
+        value[key],
+        `a known key of ${field} (${known.join(", ")})`,
+        "Check the spelling.",
+      );
     }
   }
 }

@@ -4,8 +4,19 @@
  * feed it plain objects.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { AppServiceArgs, DaemonConfig, HardenedDockerHostArgs, InstallMethod, PortDriver } from "../components";
-import { InvalidArgument, checkArray, checkKnownKeys, checkPlainObject } from "../components/validate";
+import type {
+  AppServiceArgs,
+  DaemonConfig,
+  HardenedDockerHostArgs,
+  InstallMethod,
+  PortDriver,
+} from "../components";
+import {
+  InvalidArgument,
+  checkArray,
+  checkKnownKeys,
+  checkPlainObject,
+} from "../components/validate";
 
 /** What the program needs from `pulumi.Config` (so tests can pass a plain object). */
 export interface ConfigSource {
@@ -18,11 +29,29 @@ export interface ConfigSource {
 
 /** Every key the program reads, so a typo in a stack file is an error, not a silent default. */
 export const CONFIG_KEYS = [
-  "host", "port", "user", "sudo", "privateKey", "hostKey", "insecureIgnoreHostKey",
-  "serviceUser", "serviceUserUid", "serviceUserShell", "subordinateIdStart", "subordinateIdCount",
-  "removeServiceUserOnDestroy", "dockerInstall", "dockerVersion", "dockerSha256",
-  "dockerRootlessExtrasSha256", "daemonConfig", "unprivilegedPortStart", "portDriver",
-  "disableRootfulDaemon", "services", "serviceSecrets",
+  "host",
+  "port",
+  "user",
+  "sudo",
+  "privateKey",
+  "hostKey",
+  "insecureIgnoreHostKey",
+  "serviceUser",
+  "serviceUserUid",
+  "serviceUserShell",
+  "subordinateIdStart",
+  "subordinateIdCount",
+  "removeServiceUserOnDestroy",
+  "dockerInstall",
+  "dockerVersion",
+  "dockerSha256",
+  "dockerRootlessExtrasSha256",
+  "daemonConfig",
+  "unprivilegedPortStart",
+  "portDriver",
+  "disableRootfulDaemon",
+  "services",
+  "serviceSecrets",
 ] as const;
 
 /** A service as written in stack config: the component's fields plus `secretEnvironment`. */
@@ -38,27 +67,45 @@ function defined<T extends object>(o: T): T {
 
 export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
   const get = <T>(key: (typeof CONFIG_KEYS)[number]) => cfg.get(key) as T | undefined;
-  const secrets = cfg.getSecretObject("serviceSecrets") as pulumi.Output<Record<string, Record<string, string>>> | undefined;
+  const secrets = cfg.getSecretObject("serviceSecrets") as
+    pulumi.Output<Record<string, Record<string, string>>> | undefined;
   const services = checkArray("services", get<unknown[]>("services") ?? []).map((raw, i) => {
     const svc = checkPlainObject(`services[${i}]`, raw) as unknown as ServiceConfig;
     const { secretEnvironment, environment, ...rest } = svc;
     const env: Record<string, pulumi.Input<string>> = { ...(environment ?? {}) };
-    for (const [j, key] of checkArray(`services[${i}].secretEnvironment`, secretEnvironment ?? []).entries()) {
-      if (typeof key !== "string") throw new InvalidArgument(`services[${i}].secretEnvironment[${j}]`, key, "a variable name");
+    for (const [j, key] of checkArray(
+      `services[${i}].secretEnvironment`,
+      secretEnvironment ?? [],
+    ).entries()) {
+      if (typeof key !== "string")
+        throw new InvalidArgument(`services[${i}].secretEnvironment[${j}]`, key, "a variable name");
       if (!secrets) {
-        throw new InvalidArgument("serviceSecrets", undefined, `an object holding services.${svc.name}.secretEnvironment values`, `Set it: pulumi config set --secret --path 'serviceSecrets.${svc.name}.${key}' <value>`);
+        throw new InvalidArgument(
+          "serviceSecrets",
+          undefined,
+          `an object holding services.${svc.name}.secretEnvironment values`,
+          `Set it: pulumi config set --secret --path 'serviceSecrets.${svc.name}.${key}' <value>`,
+        );
       }
       env[key] = secrets.apply((s) => {
         const value = s?.[svc.name]?.[key];
         if (typeof value !== "string") {
-          throw new Error(`serviceSecrets.${svc.name}.${key}: missing; set it with pulumi config set --secret --path 'serviceSecrets.${svc.name}.${key}' <value>`);
+          throw new Error(
+            `serviceSecrets.${svc.name}.${key}: missing; set it with pulumi config set --secret --path 'serviceSecrets.${svc.name}.${key}' <value>`,
+          );
         }
         return value;
       });
     }
-    return defined({ ...rest, environment: Object.keys(env).length > 0 ? env : undefined }) as AppServiceArgs;
+    return defined({
+      ...rest,
+      environment: Object.keys(env).length > 0 ? env : undefined,
+    }) as AppServiceArgs;
   });
-  const subordinateIds = defined({ start: get<number>("subordinateIdStart"), count: get<number>("subordinateIdCount") });
+  const subordinateIds = defined({
+    start: get<number>("subordinateIdStart"),
+    count: get<number>("subordinateIdCount"),
+  });
   return {
     connection: defined({
       host: get<string>("host") as string,
@@ -92,8 +139,19 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
 
 /** Adapts `pulumi.Config` (typed getters, so `port: "22"` in YAML is still a number). */
 export function pulumiConfigSource(config: pulumi.Config): ConfigSource {
-  const numbers = new Set(["port", "serviceUserUid", "subordinateIdStart", "subordinateIdCount", "unprivilegedPortStart"]);
-  const booleans = new Set(["sudo", "insecureIgnoreHostKey", "removeServiceUserOnDestroy", "disableRootfulDaemon"]);
+  const numbers = new Set([
+    "port",
+    "serviceUserUid",
+    "subordinateIdStart",
+    "subordinateIdCount",
+    "unprivilegedPortStart",
+  ]);
+  const booleans = new Set([
+    "sudo",
+    "insecureIgnoreHostKey",
+    "removeServiceUserOnDestroy",
+    "disableRootfulDaemon",
+  ]);
   const objects = new Set(["daemonConfig", "services"]);
   return {
     get(key) {

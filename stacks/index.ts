@@ -14,7 +14,10 @@ checkConfigKeys(
     .map((k) => k.slice(prefix.length)),
 );
 
-const host = new HardenedDockerHost(pulumi.getStack(), hostArgsFromConfig(pulumiConfigSource(new pulumi.Config())));
+const host = new HardenedDockerHost(
+  pulumi.getStack(),
+  hostArgsFromConfig(pulumiConfigSource(new pulumi.Config())),
+);
 
 export const serviceUser = host.serviceUserName;
 export const uid = host.uid;

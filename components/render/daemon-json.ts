@@ -37,7 +37,9 @@ export interface DaemonConfig {
   readonly dns?: readonly string[];
   readonly "registry-mirrors"?: readonly string[];
   readonly "default-address-pools"?: readonly { readonly base: string; readonly size: number }[];
-  readonly "default-ulimits"?: Readonly<Record<string, { readonly Name: string; readonly Soft: number; readonly Hard: number }>>;
+  readonly "default-ulimits"?: Readonly<
+    Record<string, { readonly Name: string; readonly Soft: number; readonly Hard: number }>
+  >;
   readonly features?: Readonly<Record<string, boolean>>;
 }
 
@@ -49,9 +51,23 @@ export const DEFAULT_DAEMON_CONFIG: DaemonConfig = {
 };
 
 const KNOWN_KEYS = [
-  "log-driver", "log-opts", "no-new-privileges", "icc", "storage-driver", "data-root", "live-restore",
-  "userland-proxy", "debug", "experimental", "mtu", "max-concurrent-downloads", "dns",
-  "registry-mirrors", "default-address-pools", "default-ulimits", "features",
+  "log-driver",
+  "log-opts",
+  "no-new-privileges",
+  "icc",
+  "storage-driver",
+  "data-root",
+  "live-restore",
+  "userland-proxy",
+  "debug",
+  "experimental",
+  "mtu",
+  "max-concurrent-downloads",
+  "dns",
+  "registry-mirrors",
+  "default-address-pools",
+  "default-ulimits",
+  "features",
 ] as const;
 
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
@@ -63,29 +79,47 @@ export function validateDaemonConfig(config: unknown, field = "docker.daemonConf
   const c = checkPlainObject(field, config);
   checkKnownKeys(field, c, KNOWN_KEYS);
   const f = (k: string) => `${field}.${k}`;
-  if (c["log-driver"] !== undefined) checkOneOf(f("log-driver"), c["log-driver"], ["json-file", "local", "journald", "none"]);
+  if (c["log-driver"] !== undefined)
+    checkOneOf(f("log-driver"), c["log-driver"], ["json-file", "local", "journald", "none"]);
   if (c["log-opts"] !== undefined) {
     for (const [k, v] of Object.entries(checkPlainObject(f("log-opts"), c["log-opts"]))) {
-      if (!/^[a-z][a-z0-9-]*$/.test(k)) throw new InvalidArgument(f(`log-opts.${k}`), k, "a log option name");
-      if (typeof v !== "string") throw new InvalidArgument(f(`log-opts.${k}`), v, "a string (Docker wants log options as strings)");
+      if (!/^[a-z][a-z0-9-]*$/.test(k))
+        throw new InvalidArgument(f(`log-opts.${k}`), k, "a log option name");
+      if (typeof v !== "string")
+        throw new InvalidArgument(
+          f(`log-opts.${k}`),
+          v,
+          "a string (Docker wants log options as strings)",
+        );
       checkLine(f(`log-opts.${k}`), v);
     }
   }
-  for (const k of ["no-new-privileges", "icc", "live-restore", "userland-proxy", "debug", "experimental"]) {
+  for (const k of [
+    "no-new-privileges",
+    "icc",
+    "live-restore",
+    "userland-proxy",
+    "debug",
+    "experimental",
+  ]) {
     if (c[k] !== undefined) checkBoolean(f(k), c[k]);
   }
-  if (c["storage-driver"] !== undefined) checkOneOf(f("storage-driver"), c["storage-driver"], ["overlay2", "fuse-overlayfs", "vfs"]);
+  if (c["storage-driver"] !== undefined)
+    checkOneOf(f("storage-driver"), c["storage-driver"], ["overlay2", "fuse-overlayfs", "vfs"]);
   if (c["data-root"] !== undefined) checkAbsolutePath(f("data-root"), c["data-root"]);
   if (c.mtu !== undefined) checkInteger(f("mtu"), c.mtu, 576, 65535);
-  if (c["max-concurrent-downloads"] !== undefined) checkInteger(f("max-concurrent-downloads"), c["max-concurrent-downloads"], 1, 64);
+  if (c["max-concurrent-downloads"] !== undefined)
+    checkInteger(f("max-concurrent-downloads"), c["max-concurrent-downloads"], 1, 64);
   if (c.dns !== undefined) {
     checkArray(f("dns"), c.dns).forEach((d, i) => {
-      if (typeof d !== "string" || !IPV4.test(d)) throw new InvalidArgument(f(`dns[${i}]`), d, "an IPv4 address");
+      if (typeof d !== "string" || !IPV4.test(d))
+        throw new InvalidArgument(f(`dns[${i}]`), d, "an IPv4 address");
     });
   }
   if (c["registry-mirrors"] !== undefined) {
     checkArray(f("registry-mirrors"), c["registry-mirrors"]).forEach((u, i) => {
-      if (typeof u !== "string" || !URL_RE.test(u)) throw new InvalidArgument(f(`registry-mirrors[${i}]`), u, "an http(s) URL");
+      if (typeof u !== "string" || !URL_RE.test(u))
+        throw new InvalidArgument(f(`registry-mirrors[${i}]`), u, "an http(s) URL");
     });
   }
   if (c["default-address-pools"] !== undefined) {
@@ -93,22 +127,34 @@ export function validateDaemonConfig(config: unknown, field = "docker.daemonConf
       const pool = checkPlainObject(f(`default-address-pools[${i}]`), p);
       checkKnownKeys(f(`default-address-pools[${i}]`), pool, ["base", "size"]);
       if (typeof pool.base !== "string" || !CIDR.test(pool.base)) {
-        throw new InvalidArgument(f(`default-address-pools[${i}].base`), pool.base, "an IPv4 CIDR like 10.89.0.0/16");
+        throw new InvalidArgument(
+          f(`default-address-pools[${i}].base`),
+          pool.base,
+          "an IPv4 CIDR like 10.89.0.0/16",
+        );
       }
       checkInteger(f(`default-address-pools[${i}].size`), pool.size, 8, 30);
     });
   }
   if (c["default-ulimits"] !== undefined) {
-    for (const [k, v] of Object.entries(checkPlainObject(f("default-ulimits"), c["default-ulimits"]))) {
+    for (const [k, v] of Object.entries(
+      checkPlainObject(f("default-ulimits"), c["default-ulimits"]),
+    )) {
       const u = checkPlainObject(f(`default-ulimits.${k}`), v);
       checkKnownKeys(f(`default-ulimits.${k}`), u, ["Name", "Soft", "Hard"]);
-      if (u.Name !== k) throw new InvalidArgument(f(`default-ulimits.${k}.Name`), u.Name, `the same name as its key ("${k}")`);
+      if (u.Name !== k)
+        throw new InvalidArgument(
+          f(`default-ulimits.${k}.Name`),
+          u.Name,
+          `the same name as its key ("${k}")`,
+        );
       checkInteger(f(`default-ulimits.${k}.Soft`), u.Soft, 0, 2 ** 31);
       checkInteger(f(`default-ulimits.${k}.Hard`), u.Hard, 0, 2 ** 31);
     }
   }
   if (c.features !== undefined) {
-    for (const [k, v] of Object.entries(checkPlainObject(f("features"), c.features))) checkBoolean(f(`features.${k}`), v);
+    for (const [k, v] of Object.entries(checkPlainObject(f("features"), c.features)))
+      checkBoolean(f(`features.${k}`), v);
   }
   return c as DaemonConfig;
 }
@@ -118,7 +164,10 @@ export function validateDaemonConfig(config: unknown, field = "docker.daemonConf
  * the text is stable, two-space indented, trailing newline.
  */
 export function renderDaemonJson(config: DaemonConfig = {}): string {
-  const merged: Record<string, unknown> = { ...DEFAULT_DAEMON_CONFIG, ...validateDaemonConfig(config) };
+  const merged: Record<string, unknown> = {
+    ...DEFAULT_DAEMON_CONFIG,
+    ...validateDaemonConfig(config),
+  };
   return JSON.stringify(sortKeys(merged), null, 2) + "\n";
 }
 

@@ -8,7 +8,10 @@ import { checkEnvKey, checkLine } from "../validate";
  *
  * @throws InvalidArgument for a bad key or a value with a newline or control character.
  */
-export function renderEnvironmentFile(values: Readonly<Record<string, string>>, field = "environment"): string {
+export function renderEnvironmentFile(
+  values: Readonly<Record<string, string>>,
+  field = "environment",
+): string {
   const lines = [MANAGED_HEADER];
   for (const key of Object.keys(values).sort()) {
     checkEnvKey(`${field}.${key}`, key);
@@ -17,7 +20,9 @@ export function renderEnvironmentFile(values: Readonly<Record<string, string>>, 
     try {
       checkLine(`${field}.${key}`, value);
     } catch {
-      throw new Error(`${field}.${key}: the value is not valid: a single line without control characters (value not shown: it may be secret).`);
+      throw new Error(
+        `${field}.${key}: the value is not valid: a single line without control characters (value not shown: it may be secret).`,
+      );
     }
     lines.push(`${key}="${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`);
   }

@@ -20,7 +20,8 @@ const SECTION_ORDER = ["Unit", "Service", "Socket", "Timer", "Path", "Install"] 
 const DIRECTIVE = /^[A-Z][A-Za-z0-9]{1,63}$/;
 
 /** First line of every file the library writes, so operators know not to edit it by hand. */
-export const MANAGED_HEADER = "# Managed by hardened-docker (Pulumi). Local edits are overwritten on the next apply.";
+export const MANAGED_HEADER =
+  "# Managed by hardened-docker (Pulumi). Local edits are overwritten on the next apply.";
 
 /**
  * Renders a systemd unit file from typed sections. Pure: the same input gives the same text,
@@ -33,7 +34,11 @@ export function renderSystemdUnit(sections: UnitFileSections, field = "unit"): s
   const lines = [MANAGED_HEADER];
   for (const key of Object.keys(sections)) {
     if (!(SECTION_ORDER as readonly string[]).includes(key)) {
-      throw new InvalidArgument(`${field}.${key}`, key, `a unit file section: ${SECTION_ORDER.join(", ")}`);
+      throw new InvalidArgument(
+        `${field}.${key}`,
+        key,
+        `a unit file section: ${SECTION_ORDER.join(", ")}`,
+      );
     }
   }
   for (const name of SECTION_ORDER) {
@@ -43,7 +48,11 @@ export function renderSystemdUnit(sections: UnitFileSections, field = "unit"): s
     for (const [directive, raw] of Object.entries(section)) {
       const where = `${field}.${name}.${directive}`;
       if (!DIRECTIVE.test(directive)) {
-        throw new InvalidArgument(where, directive, "a directive name like ExecStart: a capital letter, then letters and digits");
+        throw new InvalidArgument(
+          where,
+          directive,
+          "a directive name like ExecStart: a capital letter, then letters and digits",
+        );
       }
       const values = Array.isArray(raw) ? raw : [raw as DirectiveValue];
       for (const v of values) lines.push(`${directive}=${renderValue(where, v)}`);
@@ -60,7 +69,11 @@ function renderValue(field: string, value: DirectiveValue): string {
   }
   const text = checkLine(field, value, "a directive value");
   if (text.endsWith("\\")) {
-    throw new InvalidArgument(field, value, "a directive value not ending in '\\' (systemd would join the next line)");
+    throw new InvalidArgument(
+      field,
+      value,
+      "a directive value not ending in '\\' (systemd would join the next line)",
+    );
   }
   return text;
 }

@@ -10,7 +10,10 @@ export const ROOTLESS_SCRIPT_LINK = "/usr/local/libexec/hardened-docker/dockerd-
  * Packages for one distro family and install method. `fuse-overlayfs` is listed apart: the
  * script adds it only on kernels older than 5.11 (newer ones do rootless overlay natively).
  */
-export function prerequisitePackages(family: DistroFamily, install: InstallMethod): { always: string[]; oldKernel: string[] } {
+export function prerequisitePackages(
+  family: DistroFamily,
+  install: InstallMethod,
+): { always: string[]; oldKernel: string[] } {
   const base =
     family === "debian"
       ? ["uidmap", "dbus-user-session", "slirp4netns", "iptables", "ca-certificates", "curl"]

@@ -43,7 +43,9 @@ export function unitCreateScript(a: UnitScriptArgs): string {
     `if [ "$file_changed" = 1 ]; then sc daemon-reload; fi`,
   ];
   if (a.enable) {
-    lines.push(`if ! sc is-enabled --quiet "$unit" 2>/dev/null; then sc enable "$unit" 2>&1; changed "enabled $unit"; fi`);
+    lines.push(
+      `if ! sc is-enabled --quiet "$unit" 2>/dev/null; then sc enable "$unit" 2>&1; changed "enabled $unit"; fi`,
+    );
   }
   if (a.start) {
     lines.push(String.raw`if sc is-active --quiet "$unit"; then

@@ -18,35 +18,38 @@ function* plainStrings(raw: unknown): Generator<string> {
   if (isSecret(raw)) return;
   if (typeof raw === "string") yield raw;
   else if (Array.isArray(raw)) for (const x of raw) yield* plainStrings(x);
-  else if (raw && typeof raw === "object") for (const x of Object.values(raw)) yield* plainStrings(x);
+  else if (raw && typeof raw === "object")
+    for (const x of Object.values(raw)) yield* plainStrings(x);
 }
 
 describe("HardenedDockerHost", () => {
   test("registers exactly these children", async () => {
     await build("web-1");
-    expect(recorded.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
-      "hardened-docker:index:HardenedDockerHost web-1",
-      `${COMMAND} web-1-ssh-ready`,
-      "hardened-docker:host:ServiceUser web-1-service-user",
-      `${COMMAND} web-1-service-user-account`,
-      "hardened-docker:host:Linger web-1-linger",
-      `${COMMAND} web-1-linger-enable`,
-      "hardened-docker:docker:RootlessDocker web-1-docker",
-      `${COMMAND} web-1-docker-packages`,
-      `${COMMAND} web-1-docker-rootful-off`,
-      `${COMMAND} web-1-docker-delegation`,
-      `${COMMAND} web-1-docker-sysctl`,
-      `${COMMAND} web-1-docker-daemon-json`,
-      "hardened-docker:systemd:SystemdUnit web-1-docker-daemon",
-      `${COMMAND} web-1-docker-daemon-unit`,
-      `${COMMAND} web-1-docker-ready`,
-      "hardened-docker:systemd:EnvironmentFile web-1-provisioner-env",
-      `${COMMAND} web-1-provisioner-env-file`,
-      "hardened-docker:systemd:SystemdUnit web-1-provisioner",
-      `${COMMAND} web-1-provisioner-unit`,
-      "hardened-docker:systemd:SystemdUnit web-1-worker",
-      `${COMMAND} web-1-worker-unit`,
-    ].sort());
+    expect(recorded.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
+      [
+        "hardened-docker:index:HardenedDockerHost web-1",
+        `${COMMAND} web-1-ssh-ready`,
+        "hardened-docker:host:ServiceUser web-1-service-user",
+        `${COMMAND} web-1-service-user-account`,
+        "hardened-docker:host:Linger web-1-linger",
+        `${COMMAND} web-1-linger-enable`,
+        "hardened-docker:docker:RootlessDocker web-1-docker",
+        `${COMMAND} web-1-docker-packages`,
+        `${COMMAND} web-1-docker-rootful-off`,
+        `${COMMAND} web-1-docker-delegation`,
+        `${COMMAND} web-1-docker-sysctl`,
+        `${COMMAND} web-1-docker-daemon-json`,
+        "hardened-docker:systemd:SystemdUnit web-1-docker-daemon",
+        `${COMMAND} web-1-docker-daemon-unit`,
+        `${COMMAND} web-1-docker-ready`,
+        "hardened-docker:systemd:EnvironmentFile web-1-provisioner-env",
+        `${COMMAND} web-1-provisioner-env-file`,
+        "hardened-docker:systemd:SystemdUnit web-1-provisioner",
+        `${COMMAND} web-1-provisioner-unit`,
+        "hardened-docker:systemd:SystemdUnit web-1-worker",
+        `${COMMAND} web-1-worker-unit`,
+      ].sort(),
+    );
   });
 
   test("every step waits for the one before it, and everything for the SSH gate", async () => {
@@ -61,7 +64,9 @@ describe("HardenedDockerHost", () => {
     expect(deps("web-2-docker-daemon-json")).toEqual(["web-2-docker-sysctl"]);
     expect(deps("web-2-docker-daemon")).toEqual(["web-2-docker-daemon-json"]);
     expect(deps("web-2-docker-ready")).toEqual(["web-2-docker-daemon-unit"]);
-    expect(deps("web-2-provisioner")).toEqual(expect.arrayContaining(["web-2-docker-ready", "web-2-provisioner-env-file"]));
+    expect(deps("web-2-provisioner")).toEqual(
+      expect.arrayContaining(["web-2-docker-ready", "web-2-provisioner-env-file"]),
+    );
     expect(deps("web-2-worker")).toContain("web-2-docker-ready");
     // parents: each command belongs to its component
     expect(short(byName("web-2-docker-packages").parent)).toBe("web-2-docker");
@@ -75,13 +80,17 @@ describe("HardenedDockerHost", () => {
     for (const c of commands) {
       expect(typeof c.inputs.create).toBe("string");
       expect(typeof c.inputs.delete).toBe("string");
-      expect(Array.isArray(c.inputs.triggers) && (c.inputs.triggers as unknown[]).length).toBeGreaterThan(0);
+      expect(
+        Array.isArray(c.inputs.triggers) && (c.inputs.triggers as unknown[]).length,
+      ).toBeGreaterThan(0);
       expect(c.deleteBeforeReplace).toBe(true);
       // login user admin is not root: every step goes through sudo -n
       expect(c.inputs.create).toMatch(/^sudo -n -- bash -c /);
       expect(c.inputs.environment).toBeUndefined();
     }
-    expect(byName("web-3-ssh-ready").inputs.create).toMatch(/^sudo -n true 2>\/dev\/null \|\| \{ echo /);
+    expect(byName("web-3-ssh-ready").inputs.create).toMatch(
+      /^sudo -n true 2>\/dev\/null \|\| \{ echo /,
+    );
   });
 
   test("the private key is a secret in every command", async () => {
@@ -107,7 +116,8 @@ describe("HardenedDockerHost", () => {
     expect(isSecret(env.rawInputs.stdin)).toBe(true);
     expect(env.additionalSecretOutputs).toEqual(expect.arrayContaining(["stdin", "triggers"]));
     expect(env.inputs.stdin).toContain(`ADMIN_TOKEN="${SECRET_VALUE}"`);
-    for (const r of recorded) for (const s of plainStrings(r.rawInputs)) expect(s).not.toContain(SECRET_VALUE);
+    for (const r of recorded)
+      for (const s of plainStrings(r.rawInputs)) expect(s).not.toContain(SECRET_VALUE);
     expect(env.inputs.create).toContain("/etc/hardened-docker/provisioner.env");
     expect(env.inputs.create).toContain("0640 root");
   });
@@ -135,7 +145,9 @@ describe("HardenedDockerHost", () => {
     const c = byName("web-7-docker-daemon-unit");
     expect(c.inputs.create).toContain("unit_dir=$home/.config/systemd/user");
     expect(c.inputs.create).toContain("systemctl --user");
-    expect(c.inputs.stdin).toContain("ExecStart=/usr/local/libexec/hardened-docker/dockerd-rootless.sh\n");
+    expect(c.inputs.stdin).toContain(
+      "ExecStart=/usr/local/libexec/hardened-docker/dockerd-rootless.sh\n",
+    );
     expect(c.inputs.stdin).toContain("DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns");
     expect(c.inputs.stdin).not.toContain("NoNewPrivileges");
   });
@@ -151,26 +163,46 @@ describe("HardenedDockerHost", () => {
     await build("mini", minimalArgs());
     const names = recorded.filter((r) => r.type === COMMAND).map((r) => r.name);
     expect(names).toEqual([
-      "mini-ssh-ready", "mini-service-user-account", "mini-linger-enable", "mini-docker-packages",
-      "mini-docker-rootful-off", "mini-docker-delegation", "mini-docker-daemon-json", "mini-docker-daemon-unit", "mini-docker-ready",
+      "mini-ssh-ready",
+      "mini-service-user-account",
+      "mini-linger-enable",
+      "mini-docker-packages",
+      "mini-docker-rootful-off",
+      "mini-docker-delegation",
+      "mini-docker-daemon-json",
+      "mini-docker-daemon-unit",
+      "mini-docker-ready",
     ]);
-    for (const r of recorded.filter((x) => x.type === COMMAND)) expect(r.inputs.create).toMatch(/^bash -c /);
+    for (const r of recorded.filter((x) => x.type === COMMAND))
+      expect(r.inputs.create).toMatch(/^bash -c /);
   });
 
   test("disableRootfulDaemon: false leaves the rootful daemon alone", async () => {
     const args = minimalArgs();
     await build("keep-rootful", { ...args, docker: { disableRootfulDaemon: false } });
     expect(recorded.find((r) => r.name === "keep-rootful-docker-rootful-off")).toBeUndefined();
-    expect(byName("keep-rootful-docker-delegation").dependsOn.map(short)).toEqual(["keep-rootful-docker-packages"]);
+    expect(byName("keep-rootful-docker-delegation").dependsOn.map(short)).toEqual([
+      "keep-rootful-docker-packages",
+    ]);
   });
 
   test("a changed unit changes only that command's inputs", async () => {
     await build("diff-a");
-    const before = recorded.filter((r) => r.type === COMMAND).map((r) => JSON.stringify([r.name.slice(7), r.inputs]));
+    const before = recorded
+      .filter((r) => r.type === COMMAND)
+      .map((r) => JSON.stringify([r.name.slice(7), r.inputs]));
     const args = fullArgs();
-    const changed = { ...args, services: [{ ...args.services![0], execStart: "/usr/bin/node /opt/provisioner/v2.js" }, args.services![1]] };
+    const changed = {
+      ...args,
+      services: [
+        { ...args.services![0], execStart: "/usr/bin/node /opt/provisioner/v2.js" },
+        args.services![1],
+      ],
+    };
     await build("diff-a", changed);
-    const after = recorded.filter((r) => r.type === COMMAND).map((r) => JSON.stringify([r.name.slice(7), r.inputs]));
+    const after = recorded
+      .filter((r) => r.type === COMMAND)
+      .map((r) => JSON.stringify([r.name.slice(7), r.inputs]));
     const differing = before.filter((b, i) => b !== after[i]).map((b) => JSON.parse(b)[0]);
     expect(differing).toEqual(["provisioner-unit"]);
   });

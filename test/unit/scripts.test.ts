@@ -7,8 +7,12 @@ import { fullArgs, minimalArgs } from "./helpers/fixtures";
 
 /** `bash -n` on the script inside a command string (strip sudo, run the inner bash with -n). */
 function syntaxErrors(commandLine: string): string {
-  const inner = commandLine.replace(/^sudo -n true 2>\/dev\/null \|\| \{[^}]*\}; /, "").replace(/^sudo -n -- /, "");
-  const r = spawnSync("sh", ["-c", inner.replace(/^bash -c /, "bash -n -c ")], { encoding: "utf8" });
+  const inner = commandLine
+    .replace(/^sudo -n true 2>\/dev\/null \|\| \{[^}]*\}; /, "")
+    .replace(/^sudo -n -- /, "");
+  const r = spawnSync("sh", ["-c", inner.replace(/^bash -c /, "bash -n -c ")], {
+    encoding: "utf8",
+  });
   return r.status === 0 ? "" : r.stderr || `exit ${r.status}`;
 }
 
@@ -36,29 +40,63 @@ describe("every generated script is valid bash", () => {
     expect(byName("syntax-docker-packages").inputs.create).toContain("docker.io");
   });
 
-  test.each(["distro", "docker-repo", "static"] as const)("packages script for install: %s", (install) => {
-    const script = packagesCreateScript({ install, version: install === "distro" ? undefined : "27.5.1", sha256: "a".repeat(64), rootlessExtrasSha256: "b".repeat(64) });
-    expect(syntaxErrors(remoteScript("packages", script, { sudo: true }))).toBe("");
-    for (const p of prerequisitePackages("debian", install).always) expect(script).toContain(p);
-    for (const p of prerequisitePackages("rhel", install).always) expect(script).toContain(p);
-  });
+  test.each(["distro", "docker-repo", "static"] as const)(
+    "packages script for install: %s",
+    (install) => {
+      const script = packagesCreateScript({
+        install,
+        version: install === "distro" ? undefined : "27.5.1",
+        sha256: "a".repeat(64),
+        rootlessExtrasSha256: "b".repeat(64),
+      });
+      expect(syntaxErrors(remoteScript("packages", script, { sudo: true }))).toBe("");
+      for (const p of prerequisitePackages("debian", install).always) expect(script).toContain(p);
+      for (const p of prerequisitePackages("rhel", install).always) expect(script).toContain(p);
+    },
+  );
 });
 
 describe("prerequisite packages per distro family", () => {
   test("Debian/Ubuntu", () => {
     expect(prerequisitePackages("debian", "distro")).toEqual({
-      always: ["uidmap", "dbus-user-session", "slirp4netns", "iptables", "ca-certificates", "curl", "docker.io", "rootlesskit"],
+      always: [
+        "uidmap",
+        "dbus-user-session",
+        "slirp4netns",
+        "iptables",
+        "ca-certificates",
+        "curl",
+        "docker.io",
+        "rootlesskit",
+      ],
       oldKernel: ["fuse-overlayfs"],
     });
-    expect(prerequisitePackages("debian", "docker-repo").always).toEqual(expect.arrayContaining(["docker-ce", "docker-ce-rootless-extras"]));
+    expect(prerequisitePackages("debian", "docker-repo").always).toEqual(
+      expect.arrayContaining(["docker-ce", "docker-ce-rootless-extras"]),
+    );
     expect(prerequisitePackages("debian", "static").always).not.toContain("docker.io");
   });
   test("Fedora/RHEL", () => {
-    expect(prerequisitePackages("rhel", "distro").always).toEqual(["shadow-utils", "slirp4netns", "iptables", "ca-certificates", "curl", "moby-engine", "rootlesskit"]);
-    expect(prerequisitePackages("rhel", "docker-repo").always).toContain("docker-ce-rootless-extras");
+    expect(prerequisitePackages("rhel", "distro").always).toEqual([
+      "shadow-utils",
+      "slirp4netns",
+      "iptables",
+      "ca-certificates",
+      "curl",
+      "moby-engine",
+      "rootlesskit",
+    ]);
+    expect(prerequisitePackages("rhel", "docker-repo").always).toContain(
+      "docker-ce-rootless-extras",
+    );
   });
   test("static install verifies both tarballs before installing anything", () => {
-    const s = packagesCreateScript({ install: "static", version: "27.5.1", sha256: "a".repeat(64), rootlessExtrasSha256: "b".repeat(64) });
+    const s = packagesCreateScript({
+      install: "static",
+      version: "27.5.1",
+      sha256: "a".repeat(64),
+      rootlessExtrasSha256: "b".repeat(64),
+    });
     expect(s.indexOf("sha256sum -c")).toBeGreaterThan(0);
     expect(s.indexOf("sha256sum -c")).toBeLessThan(s.indexOf("install -m 0755"));
     expect(s).toContain("sha_docker=" + "a".repeat(64));

@@ -14,9 +14,35 @@ function roundTrip(value: string): string {
 
 describe("shellQuote", () => {
   const nasty = [
-    "", " ", "'", "''", "\"", "\\", "$(id)", "`id`", "${HOME}", "a b\tc", "line1\nline2", "\r\n",
-    "; rm -rf /", "&& true", "| cat", "> /tmp/x", "*", "?", "[a]", "~", "#comment", "!",
-    "ñandú 🐳 日本", "-n", "--", "a'b'c", "'\"'\"'", "\u0001\u007f", "%s%n",
+    "",
+    " ",
+    "'",
+    "''",
+    '"',
+    "\\",
+    "$(id)",
+    "`id`",
+    "${HOME}",
+    "a b\tc",
+    "line1\nline2",
+    "\r\n",
+    "; rm -rf /",
+    "&& true",
+    "| cat",
+    "> /tmp/x",
+    "*",
+    "?",
+    "[a]",
+    "~",
+    "#comment",
+    "!",
+    "ñandú 🐳 日本",
+    "-n",
+    "--",
+    "a'b'c",
+    "'\"'\"'",
+    "\u0001\u007f",
+    "%s%n",
   ];
   test.each(nasty)("round-trips %j through real bash", (value) => {
     expect(roundTrip(value)).toBe(value);
@@ -24,9 +50,12 @@ describe("shellQuote", () => {
 
   test("round-trips arbitrary strings through real bash (property)", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "binary", maxLength: 40 }).filter((s) => !s.includes("\0")), (s) => {
-        expect(roundTrip(s)).toBe(s);
-      }),
+      fc.property(
+        fc.string({ unit: "binary", maxLength: 40 }).filter((s) => !s.includes("\0")),
+        (s) => {
+          expect(roundTrip(s)).toBe(s);
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -43,7 +72,10 @@ describe("shellQuote", () => {
 });
 
 describe("remoteScript", () => {
-  function run(body: string, stdin = ""): { status: number | null; stdout: string; stderr: string } {
+  function run(
+    body: string,
+    stdin = "",
+  ): { status: number | null; stdout: string; stderr: string } {
     const cmd = remoteScript("test-step", body, { sudo: false });
     return spawnSync("sh", ["-c", cmd], { encoding: "utf8", input: stdin });
   }
@@ -55,7 +87,9 @@ describe("remoteScript", () => {
 
   test("reports 'no change' when nothing changed, and the changes otherwise", () => {
     expect(run("true").stdout).toBe("hardened-docker: test-step: no change\n");
-    expect(run('changed "did a thing"').stdout).toBe("hardened-docker: test-step: changed: did a thing\n");
+    expect(run('changed "did a thing"').stdout).toBe(
+      "hardened-docker: test-step: changed: did a thing\n",
+    );
   });
 
   test("fails on the first failing command (strict mode) and says why with die", () => {

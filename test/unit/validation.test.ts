@@ -1,13 +1,21 @@
 import * as pulumi from "@pulumi/pulumi";
 import { recorded, reset, settle } from "./helpers/mocks";
-import { HardenedDockerHost, HardenedDockerHostArgs, environmentValueProblem } from "../../components";
+import {
+  HardenedDockerHost,
+  HardenedDockerHostArgs,
+  environmentValueProblem,
+} from "../../components";
 import { fullArgs } from "./helpers/fixtures";
 
 type Mutate = (a: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** [what, field the error must name, change to a valid host] */
 const BAD: [string, string, Mutate][] = [
-  ["host with a shell metacharacter", "connection.host", (a) => (a.connection.host = "web-1;reboot")],
+  [
+    "host with a shell metacharacter",
+    "connection.host",
+    (a) => (a.connection.host = "web-1;reboot"),
+  ],
   ["empty host", "connection.host", (a) => (a.connection.host = "")],
   ["host with a space", "connection.host", (a) => (a.connection.host = "web 1")],
   ["port 0", "connection.port", (a) => (a.connection.port = 0)],
@@ -17,7 +25,11 @@ const BAD: [string, string, Mutate][] = [
   ["non-root user without sudo", "connection.sudo", (a) => (a.connection.sudo = false)],
   ["no host key and no opt-out", "connection.hostKey", (a) => delete a.connection.hostKey],
   ["malformed host key", "connection.hostKey", (a) => (a.connection.hostKey = "not a key")],
-  ["host key and opt-out together", "connection.insecureIgnoreHostKey", (a) => (a.connection.insecureIgnoreHostKey = true)],
+  [
+    "host key and opt-out together",
+    "connection.insecureIgnoreHostKey",
+    (a) => (a.connection.insecureIgnoreHostKey = true),
+  ],
   ["missing private key", "connection.privateKey", (a) => delete a.connection.privateKey],
   ["unknown connection key", "connection.hostkey", (a) => (a.connection.hostkey = "x")],
   ["service user with ;", "serviceUser.name", (a) => (a.serviceUser.name = "bad;user")],
@@ -28,33 +40,110 @@ const BAD: [string, string, Mutate][] = [
   ["fractional uid", "serviceUser.uid", (a) => (a.serviceUser.uid = 1000.5)],
   ["relative shell", "serviceUser.shell", (a) => (a.serviceUser.shell = "bin/bash")],
   ["shell with ..", "serviceUser.shell", (a) => (a.serviceUser.shell = "/bin/../tmp/sh")],
-  ["too few subordinate ids", "serviceUser.subordinateIds.count", (a) => (a.serviceUser.subordinateIds.count = 1000)],
-  ["subordinate start overflowing", "serviceUser.subordinateIds.start", (a) => (a.serviceUser.subordinateIds.start = 2 ** 32 - 10)],
+  [
+    "too few subordinate ids",
+    "serviceUser.subordinateIds.count",
+    (a) => (a.serviceUser.subordinateIds.count = 1000),
+  ],
+  [
+    "subordinate start overflowing",
+    "serviceUser.subordinateIds.start",
+    (a) => (a.serviceUser.subordinateIds.start = 2 ** 32 - 10),
+  ],
   ["unknown install method", "docker.install", (a) => (a.docker.install = "snap")],
-  ["static without sha256", "docker.sha256", (a) => Object.assign(a.docker, { install: "static", version: "27.5.1", rootlessExtrasSha256: "a".repeat(64) })],
+  [
+    "static without sha256",
+    "docker.sha256",
+    (a) =>
+      Object.assign(a.docker, {
+        install: "static",
+        version: "27.5.1",
+        rootlessExtrasSha256: "a".repeat(64),
+      }),
+  ],
   ["static without version", "docker.version", (a) => (a.docker.install = "static")],
-  ["bad sha256", "docker.sha256", (a) => Object.assign(a.docker, { install: "static", version: "27.5.1", sha256: "XYZ" })],
+  [
+    "bad sha256",
+    "docker.sha256",
+    (a) => Object.assign(a.docker, { install: "static", version: "27.5.1", sha256: "XYZ" }),
+  ],
   ["version with distro", "docker.version", (a) => (a.docker.version = "27.5.1")],
-  ["version with shell", "docker.version", (a) => Object.assign(a.docker, { install: "docker-repo", version: "27.5.1;id" })],
-  ["unprivileged port start 2000", "docker.unprivilegedPortStart", (a) => (a.docker.unprivilegedPortStart = 2000)],
+  [
+    "version with shell",
+    "docker.version",
+    (a) => Object.assign(a.docker, { install: "docker-repo", version: "27.5.1;id" }),
+  ],
+  [
+    "unprivileged port start 2000",
+    "docker.unprivilegedPortStart",
+    (a) => (a.docker.unprivilegedPortStart = 2000),
+  ],
   ["unknown port driver", "docker.portDriver", (a) => (a.docker.portDriver = "vpnkit")],
-  ["daemon.json hosts key", "docker.daemonConfig.hosts", (a) => (a.docker.daemonConfig = { hosts: ["tcp://0.0.0.0:2375"] })],
-  ["daemon.json log-opts not a string", "docker.daemonConfig.log-opts.max-file", (a) => (a.docker.daemonConfig = { "log-opts": { "max-file": 3 } })],
-  ["daemon.json relative data-root", "docker.daemonConfig.data-root", (a) => (a.docker.daemonConfig = { "data-root": "data" })],
-  ["daemon.json bad dns", "docker.daemonConfig.dns[0]", (a) => (a.docker.daemonConfig = { dns: ["1.1.1.1; id"] })],
+  [
+    "daemon.json hosts key",
+    "docker.daemonConfig.hosts",
+    (a) => (a.docker.daemonConfig = { hosts: ["tcp://0.0.0.0:2375"] }),
+  ],
+  [
+    "daemon.json log-opts not a string",
+    "docker.daemonConfig.log-opts.max-file",
+    (a) => (a.docker.daemonConfig = { "log-opts": { "max-file": 3 } }),
+  ],
+  [
+    "daemon.json relative data-root",
+    "docker.daemonConfig.data-root",
+    (a) => (a.docker.daemonConfig = { "data-root": "data" }),
+  ],
+  [
+    "daemon.json bad dns",
+    "docker.daemonConfig.dns[0]",
+    (a) => (a.docker.daemonConfig = { dns: ["1.1.1.1; id"] }),
+  ],
   ["service name with /", "services[0].name", (a) => (a.services[0].name = "../etc/passwd")],
   ["service name docker", "services[0].name", (a) => (a.services[0].name = "docker")],
   ["duplicate service names", "services[1].name", (a) => (a.services[1].name = "provisioner")],
-  ["relative execStart", "services[0].execStart", (a) => (a.services[0].execStart = "node server.js")],
-  ["execStart with newline injection", "services[0].execStart", (a) => (a.services[0].execStart = "/bin/true\nExecStartPost=/bin/sh -c 'id'")],
+  [
+    "relative execStart",
+    "services[0].execStart",
+    (a) => (a.services[0].execStart = "node server.js"),
+  ],
+  [
+    "execStart with newline injection",
+    "services[0].execStart",
+    (a) => (a.services[0].execStart = "/bin/true\nExecStartPost=/bin/sh -c 'id'"),
+  ],
   ["empty execStart", "services[0].execStart", (a) => (a.services[0].execStart = "")],
-  ["relative workingDirectory", "services[0].workingDirectory", (a) => (a.services[0].workingDirectory = "opt/app")],
-  ["env key with =", "services[0].environment.A=B", (a) => (a.services[0].environment = { "A=B": "x" })],
-  ["env DOCKER_HOST override", "services[0].environment.DOCKER_HOST", (a) => (a.services[0].environment = { DOCKER_HOST: "unix:///var/run/docker.sock" })],
-  ["readWritePaths with ..", "services[0].readWritePaths[0]", (a) => (a.services[0].readWritePaths = ["/var/lib/../../etc"])],
-  ["after with a bad unit", "services[0].after[0]", (a) => (a.services[0].after = ["network.target; id"])],
+  [
+    "relative workingDirectory",
+    "services[0].workingDirectory",
+    (a) => (a.services[0].workingDirectory = "opt/app"),
+  ],
+  [
+    "env key with =",
+    "services[0].environment.A=B",
+    (a) => (a.services[0].environment = { "A=B": "x" }),
+  ],
+  [
+    "env DOCKER_HOST override",
+    "services[0].environment.DOCKER_HOST",
+    (a) => (a.services[0].environment = { DOCKER_HOST: "unix:///var/run/docker.sock" }),
+  ],
+  [
+    "readWritePaths with ..",
+    "services[0].readWritePaths[0]",
+    (a) => (a.services[0].readWritePaths = ["/var/lib/../../etc"]),
+  ],
+  [
+    "after with a bad unit",
+    "services[0].after[0]",
+    (a) => (a.services[0].after = ["network.target; id"]),
+  ],
   ["unknown restart policy", "services[0].restart", (a) => (a.services[0].restart = "sometimes")],
-  ["description with newline", "services[0].description", (a) => (a.services[0].description = "x\n[Service]")],
+  [
+    "description with newline",
+    "services[0].description",
+    (a) => (a.services[0].description = "x\n[Service]"),
+  ],
   ["unknown service key", "services[0].user", (a) => (a.services[0].user = "root")],
   ["unknown top-level key", "args.dockr", (a) => (a.dockr = {})],
 ];

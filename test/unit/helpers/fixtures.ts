@@ -1,16 +1,32 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HardenedDockerHostArgs } from "../../../components";
 
-export const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBUOvR8rA0pCj7lZkXa1fJ1u8J0b7yq4Vw8m2l9i0cXc";
-export const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
+export const HOST_KEY =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBUOvR8rA0pCj7lZkXa1fJ1u8J0b7yq4Vw8m2l9i0cXc";
+export const PRIVATE_KEY =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
 export const SECRET_VALUE = "s3cr3t-value-never-in-clear";
 
 /** A complete, valid host: every option a user can set, set. */
 export function fullArgs(): HardenedDockerHostArgs {
   return {
-    connection: { host: "web-1.example.net", port: 2222, user: "admin", privateKey: pulumi.secret(PRIVATE_KEY), hostKey: HOST_KEY },
-    serviceUser: { name: "provisioner", uid: 1500, subordinateIds: { start: 200000, count: 65536 } },
-    docker: { unprivilegedPortStart: 80, portDriver: "slirp4netns", daemonConfig: { "log-opts": { "max-size": "20m" } } },
+    connection: {
+      host: "web-1.example.net",
+      port: 2222,
+      user: "admin",
+      privateKey: pulumi.secret(PRIVATE_KEY),
+      hostKey: HOST_KEY,
+    },
+    serviceUser: {
+      name: "provisioner",
+      uid: 1500,
+      subordinateIds: { start: 200000, count: 65536 },
+    },
+    docker: {
+      unprivilegedPortStart: 80,
+      portDriver: "slirp4netns",
+      daemonConfig: { "log-opts": { "max-size": "20m" } },
+    },
     services: [
       {
         name: "provisioner",

