@@ -181,11 +181,16 @@ export function rootfulOffDeleteScript(): string {
   return String.raw`
 state=${shellQuote(ROOTFUL_STATE)}
 [ -f "$state" ] || { note "no recorded state of the rootful daemon; leaving it as it is"; exit 0; }
-while read -r u enabled active; do
+while read -r u enabled _; do
   if [ "$(systemctl is-enabled "$u" 2>/dev/null || true)" = masked ]; then systemctl unmask "$u" >/dev/null 2>&1; changed "unmasked $u"; fi
-  if [ "$enabled" = enabled ]; then systemctl enable "$u" >/dev/null 2>&1 && changed "re-enabled $u"; fi
-  if [ "$active" = active ]; then systemctl start "$u" && changed "started $u again"; fi
+  if [ "$enabled" = enabled ]; then systemctl enable "$u" >/dev/null 2>&1; changed "re-enabled $u"; fi
 done <"$state"
+# start what ran before, containerd first (the file lists docker.socket first)
+tac "$state" | while read -r u _ active; do
+  [ "$active" = active ] || continue
+  if systemctl start "$u"; then changed "started $u again"
+  else note "could not start $u again; see journalctl -u $u"; fi
+done
 rm -f "$state"`;
 }
 
@@ -286,7 +291,9 @@ if ! as_user "$user" docker context inspect rootless >/dev/null 2>&1; then
     --docker "host=unix://$sock" >/dev/null
   changed "created the docker context rootless"
 fi
-if [ "$(as_user "$user" env -u DOCKER_HOST docker context show)" != rootless ]; then
+# (docker context show is newer than Debian 12's docker 20.10: read the current one from ls)
+current=$(as_user "$user" env -u DOCKER_HOST docker context ls --format '{{if .Current}}{{.Name}}{{end}}' | tr -d '[:space:]')
+if [ "$current" != rootless ]; then
   as_user "$user" env -u DOCKER_HOST docker context use rootless >/dev/null; changed "made rootless the current docker context"
 fi
 note "dockerHost=unix://$sock"`;
