@@ -186,11 +186,11 @@ while read -r u enabled _; do
   if [ "$enabled" = enabled ]; then systemctl enable "$u" >/dev/null 2>&1; changed "re-enabled $u"; fi
 done <"$state"
 # start what ran before, containerd first (the file lists docker.socket first)
-tac "$state" | while read -r u _ active; do
+while read -r u _ active; do
   [ "$active" = active ] || continue
   if systemctl start "$u"; then changed "started $u again"
   else note "could not start $u again; see journalctl -u $u"; fi
-done
+done < <(tac "$state")
 rm -f "$state"`;
 }
 
