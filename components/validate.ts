@@ -47,18 +47,23 @@ export function requirePlain<T>(field: string, value: T | pulumi.Output<T>): T {
   return value as T;
 }
 
+/** A string matching `pattern` in full, or an `InvalidArgument` saying what is allowed. */
+function checkMatches(field: string, value: unknown, pattern: RegExp, allowed: string): string {
+  if (typeof value !== "string" || !pattern.test(value))
+    throw new InvalidArgument(field, value, allowed);
+  return value;
+}
+
 const LINUX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 /** A Linux user or group name as `useradd` accepts it by default (no `$`, no dots). */
 export function checkLinuxName(field: string, value: unknown): string {
-  if (typeof value !== "string" || !LINUX_NAME.test(value)) {
-    throw new InvalidArgument(
-      field,
-      value,
-      "a Linux user name: 1-32 characters, a lowercase letter or '_' first, then lowercase letters, digits, '_' or '-'",
-    );
-  }
-  return value;
+  return checkMatches(
+    field,
+    value,
+    LINUX_NAME,
+    "a Linux user name: 1-32 characters, a lowercase letter or '_' first, then lowercase letters, digits, '_' or '-'",
+  );
 }
 
 const HOSTNAME =
@@ -149,27 +154,23 @@ const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** The short name of an app service (`provisioner`); it becomes `<name>.service`. */
 export function checkServiceName(field: string, value: unknown): string {
-  if (typeof value !== "string" || !SERVICE_NAME.test(value)) {
-    throw new InvalidArgument(
-      field,
-      value,
-      "1-64 characters: lowercase letters, digits, '_' or '-', a letter or digit first",
-    );
-  }
-  return value;
+  return checkMatches(
+    field,
+    value,
+    SERVICE_NAME,
+    "1-64 characters: lowercase letters, digits, '_' or '-', a letter or digit first",
+  );
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export function checkEnvKey(field: string, value: unknown): string {
-  if (typeof value !== "string" || !ENV_KEY.test(value)) {
-    throw new InvalidArgument(
-      field,
-      value,
-      "an environment variable name: letters, digits and '_', not starting with a digit",
-    );
-  }
-  return value;
+  return checkMatches(
+    field,
+    value,
+    ENV_KEY,
+    "an environment variable name: letters, digits and '_', not starting with a digit",
+  );
 }
 
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
@@ -240,23 +241,18 @@ export function checkHostKey(field: string, value: unknown): string {
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export function checkSha256(field: string, value: unknown): string {
-  if (typeof value !== "string" || !SHA256.test(value)) {
-    throw new InvalidArgument(
-      field,
-      value,
-      "a SHA-256 digest: 64 lowercase hexadecimal characters",
-    );
-  }
-  return value;
+  return checkMatches(
+    field,
+    value,
+    SHA256,
+    "a SHA-256 digest: 64 lowercase hexadecimal characters",
+  );
 }
 
 const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+$/;
 
 export function checkVersion(field: string, value: unknown): string {
-  if (typeof value !== "string" || !VERSION.test(value)) {
-    throw new InvalidArgument(field, value, "a release version like 27.5.1");
-  }
-  return value;
+  return checkMatches(field, value, VERSION, "a release version like 27.5.1");
 }
 
 const IMAGE_REF =
