@@ -21,6 +21,7 @@ import {
   checkServiceName,
   checkUnitName,
   rethrowAsResourceError,
+  secretLineProblem,
 } from "./validate";
 
 export const HARDENED_DOCKER_HOST_TYPE = "hardened-docker:index:HardenedDockerHost";
@@ -133,9 +134,7 @@ export function environmentValueProblem(
   key: string,
   value: unknown,
 ): string | undefined {
-  if (typeof value === "string" && !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value))
-    return undefined;
-  return `services(${service}).environment.${key}: the value is not valid: a single line of text without control characters (value not shown: it may be secret).`;
+  return secretLineProblem(`services(${service}).environment.${key}`, value);
 }
 
 /** Path of a service's EnvironmentFile on the host. */
@@ -200,10 +199,9 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
 
   constructor(name: string, args: HardenedDockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super(HARDENED_DOCKER_HOST_TYPE, name, {}, opts);
-    let conn!: ReturnType<typeof resolveConnection>;
-    rethrowAsResourceError(this, () => {
+    const conn = rethrowAsResourceError(this, () => {
       validateHardenedDockerHostArgs(args);
-      conn = resolveConnection(args.connection);
+      return resolveConnection(args.connection);
     });
     // Secret env values are only known at run time: validate them before the gate resolves,
     // so a bad one stops the deployment before the first command reaches the host.

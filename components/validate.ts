@@ -24,10 +24,13 @@ function describe(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** Runs `checks`; an `InvalidArgument` becomes a `ResourceError` attached to `resource`. */
-export function rethrowAsResourceError(resource: pulumi.Resource, checks: () => void): void {
+/**
+ * Runs `checks` and returns what it returns; an `InvalidArgument` becomes a `ResourceError`
+ * attached to `resource`.
+ */
+export function rethrowAsResourceError<T>(resource: pulumi.Resource, checks: () => T): T {
   try {
-    checks();
+    return checks();
   } catch (e) {
     if (e instanceof InvalidArgument) throw new pulumi.ResourceError(e.message, resource);
     throw e;
@@ -175,9 +178,23 @@ export function checkEnvKey(field: string, value: unknown): string {
 
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
+/** True for a string without newlines or control characters (tab is allowed). */
+export function isSingleLine(value: unknown): value is string {
+  return typeof value === "string" && !CONTROL.test(value);
+}
+
+/**
+ * For a value that may be secret (known only at run time): the error message, which names the
+ * field and never shows the value, or undefined when it is a valid single line.
+ */
+export function secretLineProblem(field: string, value: unknown): string | undefined {
+  if (isSingleLine(value)) return undefined;
+  return `${field}: the value is not valid: a single line of text without control characters (value not shown: it may be secret).`;
+}
+
 /** A single-line text value: any character but control characters (tab is allowed). */
 export function checkLine(field: string, value: unknown, what = "a single line of text"): string {
-  if (typeof value !== "string" || CONTROL.test(value)) {
+  if (!isSingleLine(value)) {
     throw new InvalidArgument(field, value, `${what} without newlines or control characters`);
   }
   return value;

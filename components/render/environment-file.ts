@@ -1,5 +1,5 @@
 import { MANAGED_HEADER } from "./systemd-unit";
-import { checkEnvKey, checkLine } from "../validate";
+import { checkEnvKey, secretLineProblem } from "../validate";
 
 /**
  * Renders a systemd `EnvironmentFile=`: one `KEY="value"` per line, keys sorted. Values are
@@ -17,13 +17,8 @@ export function renderEnvironmentFile(
     checkEnvKey(`${field}.${key}`, key);
     // The value is never echoed in an error: it may be a secret.
     const value = values[key];
-    try {
-      checkLine(`${field}.${key}`, value);
-    } catch {
-      throw new Error(
-        `${field}.${key}: the value is not valid: a single line without control characters (value not shown: it may be secret).`,
-      );
-    }
+    const problem = secretLineProblem(`${field}.${key}`, value);
+    if (problem) throw new Error(problem);
     lines.push(`${key}="${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`);
   }
   return lines.join("\n") + "\n";
