@@ -37,14 +37,14 @@ export class EnvironmentFile extends pulumi.ComponentResource {
 
   constructor(name: string, args: EnvironmentFileArgs, opts?: pulumi.ComponentResourceOptions) {
     super(ENVIRONMENT_FILE_TYPE, name, {}, opts);
-    let conn!: ReturnType<typeof resolveConnection>;
-    rethrowAsResourceError(this, () => {
-      conn = resolveConnection(args.connection);
+    const conn = rethrowAsResourceError(this, () => {
+      const resolved = resolveConnection(args.connection);
       checkAbsolutePath("environmentFile.path", args.path);
       checkLinuxName("environmentFile.group", args.group);
       for (const key of Object.keys(args.values)) checkEnvKey(`environmentFile.values.${key}`, key);
       if (args.restartUnit !== undefined)
         checkUnitName("environmentFile.restartUnit", args.restartUnit);
+      return resolved;
     });
     this.path = args.path;
     const content = pulumi.secret(

@@ -25,14 +25,11 @@ export class Linger extends pulumi.ComponentResource {
 
   constructor(name: string, args: LingerArgs, opts?: pulumi.ComponentResourceOptions) {
     super(LINGER_TYPE, name, {}, opts);
-    let conn!: ReturnType<typeof resolveConnection>;
-    let user!: string;
-    let timeout!: number;
-    rethrowAsResourceError(this, () => {
-      conn = resolveConnection(args.connection);
-      user = checkLinuxName("linger.user", args.user);
-      timeout = checkInteger("linger.timeoutSeconds", args.timeoutSeconds ?? 120, 5, 3600);
-    });
+    const { conn, user, timeout } = rethrowAsResourceError(this, () => ({
+      conn: resolveConnection(args.connection),
+      user: checkLinuxName("linger.user", args.user),
+      timeout: checkInteger("linger.timeoutSeconds", args.timeoutSeconds ?? 120, 5, 3600),
+    }));
     const create = lingerCreateScript(user, timeout);
     this.command = hostCommand(
       `${name}-enable`,

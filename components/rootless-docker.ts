@@ -211,14 +211,11 @@ export class RootlessDocker extends pulumi.ComponentResource {
 
   constructor(name: string, args: RootlessDockerArgs, opts?: pulumi.ComponentResourceOptions) {
     super(ROOTLESS_DOCKER_TYPE, name, {}, opts);
-    let conn!: ReturnType<typeof resolveConnection>;
-    let s!: ResolvedDockerSettings;
-    let user!: string;
-    rethrowAsResourceError(this, () => {
-      conn = resolveConnection(args.connection);
-      user = checkLinuxName("docker.user", args.user);
-      s = resolveDockerSettings(args);
-    });
+    const { conn, user, s } = rethrowAsResourceError(this, () => ({
+      conn: resolveConnection(args.connection),
+      user: checkLinuxName("docker.user", args.user),
+      s: resolveDockerSettings(args),
+    }));
     this.daemonJson = s.daemonJson;
     let previous: pulumi.Resource | undefined;
     const step = (role: string, c: Parameters<typeof hostCommand>[2]) => {

@@ -131,12 +131,10 @@ export class ServiceUser extends pulumi.ComponentResource {
 
   constructor(name: string, args: ServiceUserArgs, opts?: pulumi.ComponentResourceOptions) {
     super(SERVICE_USER_TYPE, name, {}, opts);
-    let settings!: ResolvedServiceUser;
-    let conn!: ReturnType<typeof resolveConnection>;
-    rethrowAsResourceError(this, () => {
-      conn = resolveConnection(args.connection);
-      settings = resolveServiceUser(args);
-    });
+    const { conn, settings } = rethrowAsResourceError(this, () => ({
+      conn: resolveConnection(args.connection),
+      settings: resolveServiceUser(args),
+    }));
     this.userName = settings.name;
     const create = serviceUserCreateScript(settings);
     this.command = hostCommand(

@@ -46,10 +46,7 @@ export class SystemdUnit extends pulumi.ComponentResource {
 
   constructor(name: string, args: SystemdUnitArgs, opts?: pulumi.ComponentResourceOptions) {
     super(SYSTEMD_UNIT_TYPE, name, {}, opts);
-    let conn!: ReturnType<typeof resolveConnection>;
-    let scriptArgs!: Parameters<typeof unitCreateScript>[0];
-    rethrowAsResourceError(this, () => {
-      conn = resolveConnection(args.connection);
+    const { conn, scriptArgs } = rethrowAsResourceError(this, () => {
       const scope = checkOneOf("unit.scope", args.scope ?? "system", ["system", "user"] as const);
       const user = args.user === undefined ? undefined : checkLinuxName("unit.user", args.user);
       if (scope === "user" && user === undefined) {
@@ -67,12 +64,15 @@ export class SystemdUnit extends pulumi.ComponentResource {
           "Put User= in the [Service] section instead.",
         );
       }
-      scriptArgs = {
-        unitName: checkUnitName("unit.unitName", args.unitName),
-        scope,
-        user,
-        enable: checkBoolean("unit.enable", args.enable ?? true),
-        start: checkBoolean("unit.start", args.start ?? true),
+      return {
+        conn: resolveConnection(args.connection),
+        scriptArgs: {
+          unitName: checkUnitName("unit.unitName", args.unitName),
+          scope,
+          user,
+          enable: checkBoolean("unit.enable", args.enable ?? true),
+          start: checkBoolean("unit.start", args.start ?? true),
+        },
       };
     });
     const field = `unit(${scriptArgs.unitName})`;
