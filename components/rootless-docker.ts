@@ -291,7 +291,10 @@ export class RootlessDocker extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [this.unit] },
     );
-    this.dockerHost = pulumi.output(args.uid).apply((uid) => `unix:///run/user/${uid}/docker.sock`);
+    // resolves only once the daemon answers: a docker.Provider built on it must not dial earlier
+    this.dockerHost = pulumi
+      .all([args.uid, this.ready.stdout])
+      .apply(([uid]) => `unix:///run/user/${uid}/docker.sock`);
     this.registerOutputs({ dockerHost: this.dockerHost, daemonJson: this.daemonJson });
   }
 }

@@ -65,8 +65,14 @@ ${a.install === "docker-repo" ? dockerRepoDebian() : ""}
   for p in "${"$"}{want[@]}"; do
     dpkg-query -W -f='${"$"}{Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  export DEBIAN_FRONTEND=noninteractive
+  # a run cut off mid-install (lost connection, reboot) leaves dpkg half-configured: finish it
+  if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+    # (retried: an orphaned apt from the cut run may still hold the lock for a while)
+    wait_until 300 "dpkg --configure -a to get the dpkg lock" dpkg --force-confold --configure -a
+    changed "finished an interrupted dpkg run"
+  fi
   if [ "${"$"}{#missing[@]}" -gt 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
     apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null
     apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends "${"$"}{missing[@]}" >/dev/null \
       || die "apt-get install ${"$"}{missing[*]} failed"
