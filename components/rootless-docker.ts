@@ -10,6 +10,9 @@ import {
   PACKAGES_DELETE_SCRIPT,
   daemonJsonCreateScript,
   daemonJsonDeleteScript,
+  kernelModulesCreateScript,
+  kernelModulesDeleteScript,
+  renderKernelModules,
   daemonReadyCreateScript,
   daemonReadyDeleteScript,
   delegationCreateScript,
@@ -90,6 +93,8 @@ export interface ResolvedDockerSettings {
   readonly sha256?: string;
   readonly rootlessExtrasSha256?: string;
   readonly daemonJson: string;
+  /** Kernel modules the daemon config needs loaded at boot (br_netfilter for icc: false). */
+  readonly kernelModules: readonly string[];
   readonly unprivilegedPortStart?: number;
   readonly portDriver: PortDriver;
   readonly disableRootfulDaemon: boolean;
@@ -170,9 +175,14 @@ export function resolveDockerSettings(
     args.unprivilegedPortStart === undefined
       ? undefined
       : checkInteger(`${field}.unprivilegedPortStart`, args.unprivilegedPortStart, 0, 1024);
+  // icc: false makes dockerd restrict the default bridge with br_netfilter, which a rootless
+  // daemon cannot modprobe: measured on the test VM, it then fails to start after a reboot.
+  const kernelModules =
+    (JSON.parse(daemonJson) as DaemonConfig).icc === false ? ["br_netfilter"] : [];
   return {
     install,
     version,
+    kernelModules,
     sha256,
     rootlessExtrasSha256: extras,
     daemonJson,
@@ -258,6 +268,17 @@ export class RootlessDocker extends pulumi.ComponentResource {
         delete: sysctlDeleteScript(),
         stdin: sysctl,
         triggers: [sysctl],
+      });
+    }
+    if (s.kernelModules.length > 0) {
+      const modules = renderKernelModules(s.kernelModules);
+      const load = kernelModulesCreateScript(s.kernelModules);
+      step("kernel-modules", {
+        step: "kernel modules",
+        create: load,
+        delete: kernelModulesDeleteScript(),
+        stdin: modules,
+        triggers: [load, modules],
       });
     }
     const daemonJsonScript = daemonJsonCreateScript(user);

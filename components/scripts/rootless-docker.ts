@@ -235,6 +235,32 @@ if [ -f ${shellQuote(DELEGATE_DROP_IN)} ]; then
 fi`;
 }
 
+const MODULES_FILE = "/etc/modules-load.d/60-hardened-docker.conf";
+
+/** The modules-load.d body: one kernel module a line. */
+export function renderKernelModules(modules: readonly string[]): string {
+  return `# Managed by hardened-docker (Pulumi). Kernel modules the rootless daemon needs but cannot load.\n${modules.join("\n")}\n`;
+}
+
+/**
+ * Writes /etc/modules-load.d/60-hardened-docker.conf (stdin) so the modules load at every
+ * boot, and loads them now. A rootless daemon cannot run modprobe itself.
+ */
+export function kernelModulesCreateScript(modules: readonly string[]): string {
+  return String.raw`
+write_file ${shellQuote(MODULES_FILE)} 0644 root root
+for m in ${words(modules)}; do
+  if ! grep -q "^$m " /proc/modules; then modprobe "$m"; changed "loaded kernel module $m"; fi
+done`;
+}
+
+export function kernelModulesDeleteScript(): string {
+  return String.raw`
+if [ -f ${shellQuote(MODULES_FILE)} ]; then
+  rm -f ${shellQuote(MODULES_FILE)}; changed "removed ${MODULES_FILE} (modules stay loaded until reboot)"
+fi`;
+}
+
 const SYSCTL_FILE = "/etc/sysctl.d/60-hardened-docker-unprivileged-ports.conf";
 
 export function sysctlCreateScript(): string {

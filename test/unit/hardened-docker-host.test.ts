@@ -186,6 +186,19 @@ describe("HardenedDockerHost", () => {
     ]);
   });
 
+  test("icc: false loads br_netfilter at boot, before daemon.json (a rootless daemon cannot)", async () => {
+    const args = minimalArgs();
+    await build("icc", { ...args, docker: { daemonConfig: { icc: false } } });
+    const step = byName("icc-docker-kernel-modules");
+    expect(step.inputs.stdin).toContain("\nbr_netfilter\n");
+    expect(step.inputs.create).toContain("/etc/modules-load.d/60-hardened-docker.conf");
+    expect(byName("icc-docker-daemon-json").dependsOn.map(short)).toEqual([
+      "icc-docker-kernel-modules",
+    ]);
+    await build("icc-default", minimalArgs());
+    expect(recorded.find((r) => r.name === "icc-default-docker-kernel-modules")).toBeUndefined();
+  });
+
   test("a changed unit changes only that command's inputs", async () => {
     await build("diff-a");
     const before = recorded

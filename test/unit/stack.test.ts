@@ -28,9 +28,9 @@ function source(
   };
 }
 
-/** The example stack's config, without the project prefix. */
-function exampleConfig(): Record<string, unknown> {
-  const doc = parse(readFileSync(join(root, "stacks", "Pulumi.example.yaml"), "utf8")) as {
+/** A stack file's config, without the project prefix. */
+function exampleConfig(file = "Pulumi.example.yaml"): Record<string, unknown> {
+  const doc = parse(readFileSync(join(root, "stacks", file), "utf8")) as {
     config: Record<string, unknown>;
   };
   return Object.fromEntries(
@@ -159,6 +159,22 @@ describe("stack config -> HardenedDockerHostArgs", () => {
     expect(
       recorded.filter((r) => r.type === "command:remote:Command").map((r) => r.name),
     ).toContain("example-provisioner-unit");
+  });
+
+  test("the local VM stack (stacks/Pulumi.local.yaml) builds a valid host pinned to the VM's key", async () => {
+    reset();
+    const cfg = exampleConfig("Pulumi.local.yaml");
+    checkConfigKeys(Object.keys(cfg));
+    const args = hostArgsFromConfig(source(cfg, { privateKey: "K" }));
+    expect(args.connection).toMatchObject({ host: "127.0.0.1", port: 2222, user: "admin" });
+    const vmKey = readFileSync(join(root, "test", "vm", "keys", "ssh_host_ed25519_key.pub"), "utf8")
+      .split(" ")
+      .slice(0, 2)
+      .join(" ");
+    expect(args.connection.hostKey).toBe(vmKey);
+    new HardenedDockerHost("local", args);
+    await settle();
+    expect(recorded.filter((r) => r.type === "command:remote:Command")).toHaveLength(9);
   });
 
   test("a hostile value in stack config fails before any command exists", async () => {
