@@ -1,0 +1,204 @@
+/**
+ * TEST-ONLY stand-in for the Pulumi engine (the CLI cannot be installed here). Never shipped.
+ *
+ * It runs the real per-host program (stacks/index.ts) under `pulumi.runtime.setMocks` with a
+ * given stack config, and the mock's `newResource` PERFORMS each `command:remote:Command`:
+ * its `create` runs over SSH (ssh2) with the resource's own `connection` (host key pinned when
+ * set), its `stdin` written to the command, and stdout/stderr returned as the outputs.
+ *
+ * Reproduced engine semantics:
+ * - dependency order: the SDK registers a resource only after everything it depends on (by
+ *   `dependsOn` or by using its outputs) has been registered, and our `newResource` returns
+ *   only when the command finished, so commands run in the order the program forces;
+ * - a failing command fails the apply and no command after it runs;
+ * - destroy runs the `delete` scripts of what was created, in reverse order;
+ * - secrets: inputs arrive unwrapped, as the provider sees them.
+ * Not reproduced: state and diffs (every apply runs every `create`, i.e. it behaves like a
+ * first `pulumi up`; the scripts' own idempotence is what makes a second apply a no-op),
+ * replacement via `triggers`/`deleteBeforeReplace`, parallelism between independent
+ * resources, `update` scripts, and the provider's dial retries.
+ */
+import * as pulumiTypes from "@pulumi/pulumi";
+import { Client } from "ssh2";
+import { sshExec } from "../vm/ssh";
+
+export interface PerformedCommand {
+  readonly name: string;
+  readonly create: string;
+  readonly delete?: string;
+  readonly connection: {
+    host: string;
+    port: number;
+    user: string;
+    privateKey: string;
+    hostKey?: string;
+  };
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly seconds: number;
+}
+
+export interface ApplyResult {
+  readonly commands: PerformedCommand[];
+  /** Every resource the program registered, commands or not (type and name). */
+  readonly registered: { type: string; name: string }[];
+  readonly error?: Error;
+  /** The program's stack outputs, when the apply finished. */
+  readonly outputs?: Record<string, unknown>;
+  readonly seconds: number;
+}
+
+export interface ApplyOptions {
+  /** Cut the SSH connection of the command named `name` after `afterMs` (fault injection). */
+  readonly cut?: { readonly name: string; readonly afterMs: number };
+}
+
+/** The SDK's marker for a value not known (as in a preview): applies on it do not run. */
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+function unwrap(v: unknown): unknown {
+  if (v && typeof v === "object" && SECRET_SIG in (v as object))
+    return unwrap((v as { value: unknown }).value);
+  if (Array.isArray(v)) return v.map(unwrap);
+  if (v && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+  return v;
+}
+
+/**
+ * Applies the stack program with `config` (keys without the project prefix; objects are
+ * JSON-encoded as the CLI does) and `secretKeys` naming the secret ones.
+ */
+export async function applyStack(
+  config: Record<string, unknown>,
+  secretKeys: string[],
+  opts: ApplyOptions = {},
+): Promise<ApplyResult> {
+  const t0 = Date.now();
+  const commands: PerformedCommand[] = [];
+  const registered: { type: string; name: string }[] = [];
+  let pending = 0;
+  let lastActivity = Date.now();
+  let error: Error | undefined;
+  let programExports: Record<string, unknown> | undefined;
+
+  jest.isolateModules(() => {
+    // a fresh SDK instance per apply: its runtime state (config, mocks, stack) is global
+    const pulumi = require("@pulumi/pulumi") as typeof pulumiTypes; // eslint-disable-line @typescript-eslint/no-require-imports
+    void pulumi.runtime.setMocks(
+      {
+        async newResource(args) {
+          registered.push({ type: args.type, name: args.name });
+          lastActivity = Date.now();
+          const state: Record<string, unknown> = { ...args.inputs };
+          if (args.type !== "command:remote:Command") return { id: args.name, state };
+          pending++;
+          try {
+            if (error)
+              return { id: args.name, state: { ...state, stdout: UNKNOWN, stderr: UNKNOWN } };
+            const inputs = unwrap(args.inputs) as Record<string, unknown>;
+            const connection = inputs.connection as PerformedCommand["connection"];
+            const started = Date.now();
+            const cut = opts.cut?.name === args.name ? opts.cut : undefined;
+            const r = await sshExec(
+              {
+                host: connection.host,
+                port: connection.port,
+                user: connection.user,
+                privateKey: connection.privateKey,
+                hostKey: connection.hostKey,
+              },
+              inputs.create as string,
+              {
+                stdin: inputs.stdin as string | undefined,
+                onStarted: cut ? (c: Client) => setTimeout(() => c.end(), cut.afterMs) : undefined,
+              },
+            );
+            const performed = {
+              name: args.name,
+              create: inputs.create as string,
+              delete: inputs.delete as string | undefined,
+              connection,
+              stdout: r.stdout,
+              stderr: r.stderr,
+              seconds: (Date.now() - started) / 1000,
+            };
+            if (r.code !== 0)
+              throw new Error(`${args.name} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+            commands.push(performed);
+            return { id: args.name, state: { ...state, stdout: r.stdout, stderr: r.stderr } };
+          } catch (e) {
+            // Like the engine, stop: nothing after a failure runs. Rather than rejecting the
+            // registration (which the SDK would report as unhandled rejections for every
+            // dependent), hand back unknown outputs: dependents register, are not run, and
+            // no apply() downstream of the failed command executes.
+            error ??= e as Error;
+            return { id: args.name, state: { ...state, stdout: UNKNOWN, stderr: UNKNOWN } };
+          } finally {
+            pending--;
+            lastActivity = Date.now();
+          }
+        },
+        call: (a) => a.inputs,
+      },
+      "hardened-docker",
+      "e2e",
+      false,
+    );
+    const cfg: Record<string, string> = {};
+    for (const [k, v] of Object.entries(config))
+      cfg[`hardened-docker:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    pulumi.runtime.setAllConfig(
+      cfg,
+      secretKeys.map((k) => `hardened-docker:${k}`),
+    );
+    try {
+      programExports = require("../../stacks/index"); // eslint-disable-line @typescript-eslint/no-require-imports
+    } catch (e) {
+      error = e as Error;
+    }
+  });
+
+  // Done when nothing runs and nothing new registered for a while: an output can resolve
+  // before later, independent resources run, so outputs alone do not mean the apply ended.
+  let outputs: Record<string, unknown> | undefined;
+  if (programExports) void resolveOutputs(programExports).then((o) => (outputs = o));
+  while (!(
+    pending === 0 &&
+    Date.now() - lastActivity > 2000 &&
+    (outputs !== undefined || error !== undefined)
+  )) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { commands, registered, error, outputs, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function resolveOutputs(exports: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const pairs = await Promise.all(
+    Object.entries(exports).map(
+      ([k, v]) =>
+        new Promise<[string, unknown]>((res) =>
+          v && typeof (v as { apply?: unknown }).apply === "function"
+            ? (v as pulumiTypes.Output<unknown>).apply((x) => res([k, x]))
+            : res([k, v]),
+        ),
+    ),
+  );
+  return Object.fromEntries(pairs);
+}
+
+/** Runs the `delete` scripts of an apply's commands in reverse order; stops at the first failure. */
+export async function destroyStack(
+  commands: readonly PerformedCommand[],
+): Promise<{ name: string; stdout: string; seconds: number }[]> {
+  const out: { name: string; stdout: string; seconds: number }[] = [];
+  for (const c of [...commands].reverse()) {
+    if (!c.delete) continue;
+    const t0 = Date.now();
+    const r = await sshExec(c.connection, c.delete);
+    if (r.code !== 0)
+      throw new Error(`delete of ${c.name} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+    out.push({ name: c.name, stdout: r.stdout, seconds: (Date.now() - t0) / 1000 });
+  }
+  return out;
+}

@@ -1,0 +1,139 @@
+/**
+ * `npm run vm -- up|ssh [command]|down|status`: a local Debian 12 VM to try the library on
+ * before pointing it at a real host (stacks/Pulumi.local.yaml targets it). `up` needs root the
+ * first time (image build). State lives in .vm/ in the repository.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { buildImage, HOST_KEY, REPO_PORT, TestVm } from "./vm";
+
+const ROOT = join(__dirname, "..", "..");
+const STATE = join(ROOT, ".vm");
+const SSH_PORT = Number(process.env.HD_VM_SSH_PORT ?? 2222);
+const IMAGE_FILE = join(STATE, "image-dir");
+const REPO_PID = join(STATE, "repo-server.pid");
+const KEY = join(STATE, "id_ed25519");
+const KNOWN_HOSTS = join(STATE, "known_hosts");
+
+function vmFor(imageDir: string): TestVm {
+  return new TestVm({ imageDir, workDir: join(STATE, "vm"), sshPort: SSH_PORT, detached: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function up(): Promise<void> {
+  mkdirSync(STATE, { recursive: true });
+  const image = buildImage();
+  writeFileSync(IMAGE_FILE, image.dir);
+  copyFileSync(join(image.dir, "id_ed25519"), KEY);
+  writeFileSync(KNOWN_HOSTS, `[127.0.0.1]:${SSH_PORT} ${HOST_KEY}\n`);
+  const vm = vmFor(image.dir);
+  if (vm.adopt()) {
+    console.log("the VM is already running");
+    return;
+  }
+  if (!(existsSync(REPO_PID) && alive(Number(readFileSync(REPO_PID, "utf8"))))) {
+    const log = openSync(join(STATE, "repo-server.log"), "a");
+    const server = spawn(
+      process.execPath,
+      [
+        require.resolve("tsx/cli"),
+        join(__dirname, "repo-server.ts"),
+        join(image.dir, "repo"),
+        String(REPO_PORT),
+      ],
+      {
+        detached: true,
+        stdio: ["ignore", log, log],
+      },
+    );
+    server.unref();
+    writeFileSync(REPO_PID, String(server.pid));
+  }
+  const seconds = await vm.start();
+  console.log(`VM up in ${seconds.toFixed(0)}s: ssh admin@127.0.0.1 -p ${SSH_PORT} (npm run vm -- ssh)
+Try the library on it:
+  npx pulumi stack select local        # stacks/Pulumi.local.yaml
+  npx pulumi config set --secret privateKey -s local < ${KEY}
+  npx pulumi up -s local`);
+}
+
+function ssh(args: string[]): number {
+  const r = spawnSync(
+    "ssh",
+    [
+      "-i",
+      KEY,
+      "-p",
+      String(SSH_PORT),
+      "-o",
+      `UserKnownHostsFile=${KNOWN_HOSTS}`,
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "admin@127.0.0.1",
+      ...args,
+    ],
+    { stdio: "inherit" },
+  );
+  return r.status ?? 1;
+}
+
+async function down(): Promise<void> {
+  if (existsSync(IMAGE_FILE)) {
+    const vm = vmFor(readFileSync(IMAGE_FILE, "utf8").trim());
+    if (vm.adopt()) await vm.stop();
+  }
+  if (existsSync(REPO_PID)) {
+    const pid = Number(readFileSync(REPO_PID, "utf8"));
+    if (alive(pid)) process.kill(pid);
+    rmSync(REPO_PID);
+  }
+  console.log("VM stopped");
+}
+
+async function main(): Promise<number> {
+  const [verb, ...rest] = process.argv.slice(2);
+  switch (verb) {
+    case "up":
+      await up();
+      return 0;
+    case "ssh":
+      return ssh(rest);
+    case "down":
+      await down();
+      return 0;
+    case "status": {
+      const running =
+        existsSync(IMAGE_FILE) && vmFor(readFileSync(IMAGE_FILE, "utf8").trim()).adopt();
+      console.log(running ? `running, SSH on 127.0.0.1:${SSH_PORT}` : "not running");
+      return running ? 0 : 1;
+    }
+    default:
+      console.error("usage: npm run vm -- up | ssh [command] | down | status");
+      return 2;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  },
+);
