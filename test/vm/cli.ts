@@ -101,7 +101,8 @@ async function down(): Promise<void> {
   }
   if (existsSync(REPO_PID)) {
     const pid = Number(readFileSync(REPO_PID, "utf8"));
-    if (alive(pid)) process.kill(pid);
+    // detached: the server leads its own process group (tsx runs the script in a child)
+    if (alive(pid)) process.kill(-pid, "SIGTERM");
     rmSync(REPO_PID);
   }
   console.log("VM stopped");
