@@ -186,15 +186,17 @@ export class TestVm {
     return (Date.now() - t0) / 1000;
   }
 
+  /** Polls `probe` over SSH until it exits 0 and `accept(stdout)` holds (one login a poll). */
   async waitForSsh(
     timeoutSeconds: number,
-    until: () => Promise<boolean> = async () => true,
+    probe = "true",
+    accept: (stdout: string) => boolean = () => true,
   ): Promise<void> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
       try {
-        const r = await sshExec(this.admin, "true", { timeoutMs: 20_000 });
-        if (r.code === 0 && (await until())) return;
+        const r = await sshExec(this.admin, probe, { timeoutMs: 20_000 });
+        if (r.code === 0 && accept(r.stdout)) return;
       } catch {
         // not up yet
       }
@@ -222,14 +224,12 @@ export class TestVm {
   /** Reboots and waits for a new boot id; returns seconds until SSH answers again. */
   async reboot(timeoutSeconds = 400): Promise<number> {
     const t0 = Date.now();
-    const before = (await this.run("cat /proc/sys/kernel/random/boot_id")).trim();
+    const bootId = "cat /proc/sys/kernel/random/boot_id";
+    const before = (await this.run(bootId)).trim();
     await sshExec(this.admin, "sudo -n systemctl reboot", { timeoutMs: 20_000 }).catch(
       () => undefined,
     );
-    await this.waitForSsh(
-      timeoutSeconds,
-      async () => (await this.run("cat /proc/sys/kernel/random/boot_id")).trim() !== before,
-    );
+    await this.waitForSsh(timeoutSeconds, bootId, (out) => out.trim() !== before);
     return (Date.now() - t0) / 1000;
   }
 
