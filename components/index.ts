@@ -12,6 +12,7 @@ export * from "./render/daemon-json";
 export * from "./render/environment-file";
 export * from "./render/hardening";
 export * from "./render/rootless-docker-unit";
+export * from "./render/socket-proxy";
 export { prerequisitePackages } from "./scripts/rootless-docker";
 export type { InstallMethod, DistroFamily } from "./scripts/rootless-docker";
 export type { UnitScope } from "./scripts/systemd";
