@@ -1,13 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
 import { ConnectionArgs, resolveConnection, sshReadinessGate } from "./connection";
+import { DockerApiSettings, dockerApiProvider, resolveDockerApiSettings } from "./docker-api";
 import { EnvironmentFile } from "./environment-file";
 import { Linger } from "./linger";
 import { hardeningPreset } from "./render/hardening";
 import { UnitFileSections, UnitSection } from "./render/systemd-unit";
 import { DockerSettings, RootlessDocker, resolveDockerSettings } from "./rootless-docker";
 import { ServiceUser, ServiceUserSettings, resolveServiceUser } from "./service-user";
+import { SocketProxy, SocketProxySettings, resolveSocketProxy } from "./socket-proxy";
 import { SystemdUnit } from "./systemd-unit";
+import { Traefik, TraefikSettings, resolveTraefik } from "./traefik";
 import {
   InvalidArgument,
   checkAbsolutePath,
@@ -58,6 +62,16 @@ export interface HardenedDockerHostArgs {
   readonly docker?: DockerSettings;
   /** @default none */
   readonly services?: readonly AppServiceArgs[];
+  /**
+   * The socket proxy (deny-by-default haproxy in front of the rootless socket). Deployed
+   * through the Docker provider, which needs `serviceUser.deployKeys`.
+   * @default not deployed
+   */
+  readonly socketProxy?: SocketProxySettings;
+  /** Traefik wired to the socket proxy (needs `socketProxy`). @default not deployed */
+  readonly traefik?: TraefikSettings;
+  /** How the Docker provider authenticates as the service user. @default the SSH agent */
+  readonly dockerApi?: DockerApiSettings;
 }
 
 const RESERVED_ENV = ["DOCKER_HOST", "XDG_RUNTIME_DIR"];
@@ -75,10 +89,39 @@ const SERVICE_KEYS = [
 /** Validates everything a host's args hold; throws `InvalidArgument` naming the field. */
 export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): void {
   const a = checkPlainObject("args", args);
-  checkKnownKeys("args", a, ["connection", "serviceUser", "docker", "services"]);
+  checkKnownKeys("args", a, [
+    "connection",
+    "serviceUser",
+    "docker",
+    "services",
+    "socketProxy",
+    "traefik",
+    "dockerApi",
+  ]);
   resolveConnection(args.connection);
   const user = resolveServiceUser(args.serviceUser);
-  resolveDockerSettings(args.docker ?? {});
+  const dockerSettings = resolveDockerSettings(args.docker ?? {});
+  resolveDockerApiSettings(args.dockerApi ?? {});
+  const proxy = args.socketProxy === undefined ? undefined : resolveSocketProxy(args.socketProxy);
+  if (proxy?.enabled && user.deployKeys === undefined) {
+    throw new InvalidArgument(
+      "serviceUser.deployKeys",
+      undefined,
+      "at least one public key when socketProxy is deployed",
+      "The Docker provider reaches the rootless daemon as the service user over SSH with a restricted deploy key: add its .pub line (stack key deployKeys) and load the private key into ssh-agent.",
+    );
+  }
+  if (args.traefik !== undefined) {
+    const traefik = resolveTraefik(args.traefik, dockerSettings.unprivilegedPortStart);
+    if (traefik.enabled && !proxy?.enabled) {
+      throw new InvalidArgument(
+        "traefik",
+        "enabled",
+        "deployed only together with socketProxy (Traefik reaches Docker through it, never the socket)",
+        "Add a socketProxy block (stack key socketProxy: {}) or set traefik.enabled: false.",
+      );
+    }
+  }
   const names = new Set<string>();
   checkArray("services", args.services ?? []).forEach((raw, i) => {
     const f = `services[${i}]`;
@@ -196,6 +239,12 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
   readonly linger: Linger;
   readonly docker: RootlessDocker;
   readonly services: readonly SystemdUnit[];
+  /** The Docker provider for this host's rootless daemon (when a proxy is deployed). */
+  readonly dockerProvider?: docker.Provider;
+  readonly socketProxy?: SocketProxy;
+  readonly traefik?: Traefik;
+  /** `tcp://socket-proxy:2375` on the proxy's internal network, when deployed. */
+  readonly proxyEndpoint?: string;
 
   constructor(name: string, args: HardenedDockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super(HARDENED_DOCKER_HOST_TYPE, name, {}, opts);
@@ -271,10 +320,49 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
         { parent: this, dependsOn: deps },
       );
     });
+    const proxySettings =
+      args.socketProxy && args.socketProxy.enabled !== false ? args.socketProxy : undefined;
+    if (proxySettings) {
+      this.dockerProvider = dockerApiProvider(
+        `${name}-docker-api`,
+        conn,
+        user,
+        resolveDockerApiSettings(args.dockerApi ?? {}),
+        {
+          parent: this,
+          dependsOn: [
+            this.docker,
+            ...(this.serviceUser.deployKeys ? [this.serviceUser.deployKeys] : []),
+          ],
+        },
+      );
+      const dockerOpts = { parent: this, providers: { docker: this.dockerProvider } };
+      this.socketProxy = new SocketProxy(
+        `${name}-socket-proxy`,
+        { ...proxySettings, dockerSocket: this.uid.apply((uid) => `/run/user/${uid}/docker.sock`) },
+        dockerOpts,
+      );
+      this.proxyEndpoint = this.socketProxy.endpoint;
+      if (args.traefik && args.traefik.enabled !== false) {
+        this.traefik = new Traefik(
+          `${name}-traefik`,
+          {
+            ...args.traefik,
+            proxy: {
+              endpoint: this.socketProxy.endpoint,
+              networkName: this.socketProxy.network.name,
+            },
+            unprivilegedPortStart: args.docker?.unprivilegedPortStart,
+          },
+          { ...dockerOpts, dependsOn: [this.socketProxy] },
+        );
+      }
+    }
     this.registerOutputs({
       serviceUserName: this.serviceUserName,
       uid: this.uid,
       dockerHost: this.dockerHost,
+      proxyEndpoint: this.proxyEndpoint,
     });
   }
 }

@@ -16,3 +16,8 @@ export * from "./render/socket-proxy";
 export { prerequisitePackages } from "./scripts/rootless-docker";
 export type { InstallMethod, DistroFamily } from "./scripts/rootless-docker";
 export type { UnitScope } from "./scripts/systemd";
+export * from "./docker-api";
+export * from "./socket-proxy";
+export * from "./traefik";
+export * from "./render/traefik";
+export * from "./render/authorized-keys";

@@ -2,15 +2,23 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ConnectionArgs, resolveConnection } from "./connection";
 import { hostCommand } from "./host-command";
-import { serviceUserCreateScript, serviceUserDeleteScript } from "./scripts/service-user";
+import { renderAuthorizedKeys } from "./render/authorized-keys";
+import {
+  deployKeysCreateScript,
+  deployKeysDeleteScript,
+  serviceUserCreateScript,
+  serviceUserDeleteScript,
+} from "./scripts/service-user";
 import {
   InvalidArgument,
   checkAbsolutePath,
+  checkArray,
   checkBoolean,
   checkInteger,
   checkKnownKeys,
   checkLinuxName,
   checkPlainObject,
+  checkPublicKey,
   rethrowAsResourceError,
 } from "./validate";
 
@@ -35,6 +43,14 @@ export interface ServiceUserSettings {
   readonly subordinateIds?: SubordinateIds;
   /** Delete the user, its home and its Docker data on destroy. @default false (kept) */
   readonly removeOnDestroy?: boolean;
+  /**
+   * Public keys (`ssh-ed25519 AAAA… comment`) allowed to reach this user's rootless Docker
+   * API over SSH: how the Docker provider deploys the socket proxy and Traefik. Each one is
+   * written as `restrict,command="… docker system dial-stdio"`, so it never gets a shell.
+   * The file is managed whole: keys added by hand are removed.
+   * @default none (authorized_keys is not touched)
+   */
+  readonly deployKeys?: readonly string[];
 }
 
 export interface ServiceUserArgs extends ServiceUserSettings {
@@ -51,6 +67,8 @@ export interface ResolvedServiceUser {
   readonly subordinateIdStart?: number;
   readonly subordinateIdCount: number;
   readonly removeOnDestroy: boolean;
+  /** Validated public keys, or undefined when the file is not managed. */
+  readonly deployKeys?: readonly string[];
 }
 
 export function resolveServiceUser(
@@ -64,6 +82,7 @@ export function resolveServiceUser(
     "shell",
     "subordinateIds",
     "removeOnDestroy",
+    "deployKeys",
     "connection",
   ]);
   const name = checkLinuxName(`${field}.name`, args.name);
@@ -95,6 +114,17 @@ export function resolveServiceUser(
       ? undefined
       : checkInteger(`${field}.subordinateIds.start`, sub.start, 65536, 2 ** 32 - 1 - count);
   const removeOnDestroy = checkBoolean(`${field}.removeOnDestroy`, args.removeOnDestroy ?? false);
+  let deployKeys: string[] | undefined;
+  if (args.deployKeys !== undefined) {
+    const keys = checkArray(`${field}.deployKeys`, args.deployKeys);
+    if (keys.length === 0)
+      throw new InvalidArgument(
+        `${field}.deployKeys`,
+        keys,
+        "at least one public key, or no deployKeys key at all",
+      );
+    deployKeys = keys.map((k, i) => checkPublicKey(`${field}.deployKeys[${i}]`, k));
+  }
   return {
     name,
     uid,
@@ -102,6 +132,7 @@ export function resolveServiceUser(
     subordinateIdStart: start,
     subordinateIdCount: count,
     removeOnDestroy,
+    deployKeys,
   };
 }
 
@@ -128,6 +159,8 @@ export class ServiceUser extends pulumi.ComponentResource {
   /** The user's home directory, as the host reports it. */
   readonly home: pulumi.Output<string>;
   readonly command: command.remote.Command;
+  /** Writes the restricted deploy keys; undefined when `deployKeys` is not set. */
+  readonly deployKeys?: command.remote.Command;
 
   constructor(name: string, args: ServiceUserArgs, opts?: pulumi.ComponentResourceOptions) {
     super(SERVICE_USER_TYPE, name, {}, opts);
@@ -151,6 +184,23 @@ export class ServiceUser extends pulumi.ComponentResource {
     const report = this.command.stdout.apply(parseServiceUserReport);
     this.uid = report.uid;
     this.home = report.home;
+    const keys = settings.deployKeys;
+    if (keys) {
+      const create = deployKeysCreateScript(settings.name);
+      const body = this.uid.apply((uid) => renderAuthorizedKeys(keys, uid));
+      this.deployKeys = hostCommand(
+        `${name}-deploy-keys`,
+        conn,
+        {
+          step: "deploy-keys",
+          create,
+          delete: deployKeysDeleteScript(settings.name),
+          stdin: body,
+          triggers: [create, body],
+        },
+        { parent: this, dependsOn: [this.command] },
+      );
+    }
     this.registerOutputs({ userName: this.userName, uid: this.uid, home: this.home });
   }
 }

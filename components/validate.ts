@@ -57,6 +57,18 @@ function checkMatches(field: string, value: unknown, pattern: RegExp, allowed: s
   return value;
 }
 
+const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+/** A Docker container or network name that is also usable as a DNS name on a network. */
+export function checkDockerName(field: string, value: unknown): string {
+  return checkMatches(
+    field,
+    value,
+    DOCKER_NAME,
+    "a Docker name: letters, digits and _ . - (starting with a letter or digit), at most 63 characters",
+  );
+}
+
 const LINUX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 /** A Linux user or group name as `useradd` accepts it by default (no `$`, no dots). */
@@ -253,6 +265,30 @@ export function checkHostKey(field: string, value: unknown): string {
     );
   }
   return key;
+}
+
+const KEY_COMMENT = /^[A-Za-z0-9@._+-]{1,100}$/;
+
+/**
+ * A user public key for authorized_keys: `type base64 [comment]`, no options (the library
+ * writes the options itself). Returns it normalised to single spaces.
+ */
+export function checkPublicKey(field: string, value: unknown): string {
+  const words = typeof value === "string" ? value.trim().split(/\s+/) : [];
+  const ok =
+    words.length >= 2 &&
+    words.length <= 3 &&
+    OPENSSH_KEY.test(words.slice(0, 2).join(" ")) &&
+    (words.length === 2 || KEY_COMMENT.test(words[2]));
+  if (!ok) {
+    throw new InvalidArgument(
+      field,
+      value,
+      "an OpenSSH public key 'ssh-ed25519 AAAA... [comment]' without options (comment: letters, digits, @ . _ + -)",
+      "Paste the .pub file of the deploy key; hardened-docker adds the restrict and command options.",
+    );
+  }
+  return words.join(" ");
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;

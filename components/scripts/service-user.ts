@@ -111,3 +111,33 @@ if [ -e "/var/lib/systemd/linger/$user" ]; then
   loginctl disable-linger "$user"; changed "disabled linger for $user"
 fi`;
 }
+
+/**
+ * Writes the service user's authorized_keys (stdin) with ~/.ssh 0700 and the file 0600, both
+ * owned by the user, refusing to follow a symlink planted by the user.
+ */
+export function deployKeysCreateScript(user: string): string {
+  return String.raw`
+user=${shellQuote(user)}
+home=$(getent passwd "$user" | cut -d: -f6); group=$(id -gn "$user")
+[ -d "$home" ] || die "home of $user not found"
+for p in "$home/.ssh" "$home/.ssh/authorized_keys"; do
+  [ ! -L "$p" ] || die "$p is a symlink; remove it and apply again"
+done
+if [ ! -d "$home/.ssh" ]; then
+  install -d -m 0700 -o "$user" -g "$group" "$home/.ssh"; changed "created $home/.ssh"
+elif [ "$(stat -c '%a %U' "$home/.ssh")" != "700 $user" ]; then
+  chown "$user:$group" "$home/.ssh"; chmod 0700 "$home/.ssh"; changed "set $home/.ssh to 0700 $user"
+fi
+write_file "$home/.ssh/authorized_keys" 0600 "$user" "$group"`;
+}
+
+/** Removes the authorized_keys file the create script wrote (the user may stay). */
+export function deployKeysDeleteScript(user: string): string {
+  return String.raw`
+user=${shellQuote(user)}
+home=$(getent passwd "$user" | cut -d: -f6) || { note "user $user is gone"; exit 0; }
+if [ -f "$home/.ssh/authorized_keys" ] && grep -q '^# Managed by hardened-docker' "$home/.ssh/authorized_keys"; then
+  rm -f "$home/.ssh/authorized_keys"; changed "removed the deploy keys of $user"
+fi`;
+}

@@ -18,7 +18,9 @@ REPO_PORT=${REPO_PORT:-18799}
 MIRROR=${MIRROR:-$(awk '/^URIs:/ && $2 !~ /-security$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 IMAGE_PKGS=(linux-image-amd64 systemd-sysv udev dbus libpam-systemd openssh-server sudo iproute2 kmod
-  procps netbase e2fsprogs less busybox-static)
+  procps netbase e2fsprogs less busybox-static haproxy)
+# busybox-static and haproxy are test tools only: no registry is reachable, so the e2e builds
+# its images in the guest from them (test/e2e/images.ts); haproxy.service is disabled below
 # what the library's distro install pulls on Debian (keep in step with prerequisitePackages)
 LIBRARY_PKGS=(uidmap dbus-user-session slirp4netns iptables ca-certificates curl docker.io rootlesskit fuse-overlayfs)
 
@@ -84,6 +86,7 @@ install -m 0644 "$HERE/keys/ssh_host_ed25519_key.pub" "$R/etc/ssh/ssh_host_ed255
 printf 'HostKey /etc/ssh/ssh_host_ed25519_key\n' >"$R/etc/ssh/sshd_config.d/05-hostkey.conf"
 chroot "$R" systemctl set-default multi-user.target >/dev/null 2>&1
 chroot "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1
+chroot "$R" systemctl disable haproxy.service >/dev/null 2>&1
 rm -f "$R/usr/sbin/policy-rc.d" "$R/etc/dpkg/dpkg.cfg.d/zz-unsafe-io"
 chroot "$R" apt-get clean; rm -rf "$R/var/lib/apt/lists/"*
 

@@ -1,0 +1,204 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import {
+  ResolvedProxyPolicy,
+  SOCKET_PROXY_HEALTH_PORT,
+  SOCKET_PROXY_PORT,
+  SocketProxyPolicy,
+  renderSocketProxyConfig,
+  resolveProxyPolicy,
+} from "./render/socket-proxy";
+import {
+  InvalidArgument,
+  checkBoolean,
+  checkDockerName,
+  checkImageRef,
+  checkKnownKeys,
+  checkNumber,
+  checkPlainObject,
+  rethrowAsResourceError,
+} from "./validate";
+
+export const SOCKET_PROXY_TYPE = "hardened-docker:docker:SocketProxy";
+
+/**
+ * A stock haproxy image (Alpine variant: its busybox `wget` runs the health check), pinned to
+ * an exact release. Pin a digest too (`…@sha256:<digest>`) once you have pulled it: tags can
+ * move, digests cannot.
+ */
+export const DEFAULT_SOCKET_PROXY_IMAGE = "docker.io/library/haproxy:3.2.9-alpine";
+/** A small tmpfs, the only writable path in the container: the config is written there. */
+export const SOCKET_PROXY_RUN_DIR = "/run/socket-proxy";
+export const SOCKET_PROXY_CONFIG_PATH = `${SOCKET_PROXY_RUN_DIR}/haproxy.cfg`;
+/** The environment variable carrying the rendered config into the container. */
+export const SOCKET_PROXY_CONFIG_ENV = "HD_SOCKET_PROXY_CONFIG";
+/** The container's entrypoint: write the config from the environment, then become haproxy. */
+export const SOCKET_PROXY_START = `umask 077 && printf '%s' "$${SOCKET_PROXY_CONFIG_ENV}" > ${SOCKET_PROXY_CONFIG_PATH} && exec haproxy -db -f ${SOCKET_PROXY_CONFIG_PATH}`;
+/** Label carried by the proxy container, so `verify` and policies can recognise it. */
+export const ROLE_LABEL = "dev.hardened-docker.role";
+
+export interface SocketProxySettings extends SocketProxyPolicy {
+  /** @default true when the `socketProxy` block is present */
+  readonly enabled?: boolean;
+  /** @default DEFAULT_SOCKET_PROXY_IMAGE */
+  readonly image?: string;
+  /** CPU limit in cores. @default 0.15 */
+  readonly cpus?: number;
+  /** Memory limit (no swap on top). @default 128 */
+  readonly memoryMiB?: number;
+  /** Container name: also its DNS name on the network. @default "socket-proxy" */
+  readonly containerName?: string;
+  /** The internal network only the proxy and its clients join. @default "docker_api" */
+  readonly networkName?: string;
+}
+
+export interface SocketProxyArgs extends SocketProxySettings {
+  /** The rootless daemon's socket on the host, e.g. `/run/user/1001/docker.sock`. */
+  readonly dockerSocket: pulumi.Input<string>;
+}
+
+export interface ResolvedSocketProxy {
+  readonly enabled: boolean;
+  readonly policy: ResolvedProxyPolicy;
+  readonly image: string;
+  readonly cpus: number;
+  readonly memoryMiB: number;
+  readonly containerName: string;
+  readonly networkName: string;
+}
+
+const SETTINGS_KEYS = [
+  "enabled",
+  "allow",
+  "apiVersionPrefix",
+  "image",
+  "cpus",
+  "memoryMiB",
+  "containerName",
+  "networkName",
+  "dockerSocket",
+];
+
+export function resolveSocketProxy(
+  args: SocketProxySettings,
+  field = "socketProxy",
+): ResolvedSocketProxy {
+  const a = checkPlainObject(field, args);
+  checkKnownKeys(field, a, SETTINGS_KEYS);
+  const policy = resolveProxyPolicy(
+    { allow: args.allow, apiVersionPrefix: args.apiVersionPrefix },
+    field,
+  );
+  const memoryMiB = checkNumber(`${field}.memoryMiB`, args.memoryMiB ?? 128, 16, 65536);
+  if (!Number.isInteger(memoryMiB))
+    throw new InvalidArgument(`${field}.memoryMiB`, memoryMiB, "a whole number of MiB");
+  return {
+    enabled: checkBoolean(`${field}.enabled`, args.enabled ?? true),
+    policy,
+    image: checkImageRef(`${field}.image`, args.image ?? DEFAULT_SOCKET_PROXY_IMAGE),
+    cpus: checkNumber(`${field}.cpus`, args.cpus ?? 0.15, 0.01, 64),
+    memoryMiB,
+    containerName: checkDockerName(`${field}.containerName`, args.containerName ?? "socket-proxy"),
+    networkName: checkDockerName(`${field}.networkName`, args.networkName ?? "docker_api"),
+  };
+}
+
+/** Options every container the library runs gets: nothing it does not need. */
+export function lockedDownContainer(cpus: number, memoryMiB: number) {
+  return {
+    readOnly: true,
+    capabilities: { drops: ["ALL"] },
+    securityOpts: ["no-new-privileges:true"],
+    cpus: String(cpus),
+    memory: memoryMiB,
+    memorySwap: memoryMiB,
+    restart: "always",
+    mustRun: true,
+  };
+}
+
+/**
+ * The only container that touches the Docker socket: stock haproxy with the rendered,
+ * deny-by-default allowlist, on an internal network (no route out, no published port),
+ * socket bound read-only, read-only rootfs, no capabilities, CPU and memory limits.
+ *
+ * It runs as container root on purpose: under rootless Docker, container root is the
+ * service user on the host (the socket's owner); any other container user maps to a
+ * subordinate uid that cannot open the socket. `:ro` on the socket bind stops writes to the
+ * socket file, not API calls: the allowlist is what limits those.
+ *
+ * The config travels with the container, in its environment: the entrypoint writes it to a
+ * small tmpfs and execs haproxy. No file is left on the host, and it works with a read-only
+ * rootfs (the provider's `uploads` does not: Docker refuses to extract into a read-only
+ * rootfs, measured on the test VM). The config holds no secret; `docker inspect` shows it.
+ */
+export class SocketProxy extends pulumi.ComponentResource {
+  readonly network: docker.Network;
+  readonly image: docker.RemoteImage;
+  readonly container: docker.Container;
+  /** `tcp://<containerName>:2375`, reachable from containers on the network. */
+  readonly endpoint: string;
+  readonly networkName: string;
+  /** The rendered haproxy configuration. */
+  readonly config: string;
+
+  constructor(name: string, args: SocketProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(SOCKET_PROXY_TYPE, name, {}, opts);
+    const s = rethrowAsResourceError(this, () => resolveSocketProxy(args));
+    this.config = renderSocketProxyConfig(s.policy);
+    this.endpoint = `tcp://${s.containerName}:${SOCKET_PROXY_PORT}`;
+    this.networkName = s.networkName;
+    this.network = new docker.Network(
+      `${name}-network`,
+      { name: s.networkName, internal: true, driver: "bridge" },
+      { parent: this },
+    );
+    this.image = new docker.RemoteImage(
+      `${name}-image`,
+      { name: s.image, keepLocally: true },
+      { parent: this },
+    );
+    this.container = new docker.Container(
+      `${name}-container`,
+      {
+        name: s.containerName,
+        image: this.image.imageId,
+        user: "0:0",
+        entrypoints: ["/bin/sh", "-c", SOCKET_PROXY_START],
+        envs: [`${SOCKET_PROXY_CONFIG_ENV}=${this.config}`],
+        tmpfs: { [SOCKET_PROXY_RUN_DIR]: "rw,noexec,nosuid,nodev,size=1m,mode=0700" },
+        mounts: [
+          {
+            type: "bind",
+            source: args.dockerSocket,
+            target: "/var/run/docker.sock",
+            readOnly: true,
+          },
+        ],
+        // no networkMode: the provider creates on the default bridge, then disconnects it and
+        // connects these networks before the container starts
+        networksAdvanced: [{ name: this.network.name, aliases: [s.containerName] }],
+        ...lockedDownContainer(s.cpus, s.memoryMiB),
+        healthcheck: {
+          tests: [
+            "CMD",
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            `http://127.0.0.1:${SOCKET_PROXY_HEALTH_PORT}/healthz`,
+          ],
+          interval: "10s",
+          timeout: "3s",
+          retries: 3,
+          startPeriod: "5s",
+        },
+        labels: [{ label: ROLE_LABEL, value: "socket-proxy" }],
+        wait: true,
+        waitTimeout: 120,
+      },
+      { parent: this, dependsOn: [this.network], deleteBeforeReplace: true },
+    );
+    this.registerOutputs({ endpoint: this.endpoint, networkName: this.networkName });
+  }
+}
