@@ -244,7 +244,7 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
   readonly socketProxy?: SocketProxy;
   readonly traefik?: Traefik;
   /** `tcp://socket-proxy:2375` on the proxy's internal network, when deployed. */
-  readonly proxyEndpoint?: string;
+  readonly proxyEndpoint?: pulumi.Output<string>;
 
   constructor(name: string, args: HardenedDockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super(HARDENED_DOCKER_HOST_TYPE, name, {}, opts);

@@ -136,8 +136,11 @@ export class SocketProxy extends pulumi.ComponentResource {
   readonly network: docker.Network;
   readonly image: docker.RemoteImage;
   readonly container: docker.Container;
-  /** `tcp://<containerName>:2375`, reachable from containers on the network. */
-  readonly endpoint: string;
+  /**
+   * `tcp://<containerName>:2375`, reachable from containers on the network. An output of the
+   * container: whatever uses it waits until the proxy runs (and is healthy).
+   */
+  readonly endpoint: pulumi.Output<string>;
   readonly networkName: string;
   /** The rendered haproxy configuration. */
   readonly config: string;
@@ -146,7 +149,6 @@ export class SocketProxy extends pulumi.ComponentResource {
     super(SOCKET_PROXY_TYPE, name, {}, opts);
     const s = rethrowAsResourceError(this, () => resolveSocketProxy(args));
     this.config = renderSocketProxyConfig(s.policy);
-    this.endpoint = `tcp://${s.containerName}:${SOCKET_PROXY_PORT}`;
     this.networkName = s.networkName;
     this.network = new docker.Network(
       `${name}-network`,
@@ -199,6 +201,7 @@ export class SocketProxy extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [this.network], deleteBeforeReplace: true },
     );
+    this.endpoint = this.container.name.apply((n) => `tcp://${n}:${SOCKET_PROXY_PORT}`);
     this.registerOutputs({ endpoint: this.endpoint, networkName: this.networkName });
   }
 }

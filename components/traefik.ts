@@ -75,7 +75,10 @@ export interface TraefikSettings {
 
 export interface TraefikArgs extends TraefikSettings {
   /** The socket proxy: its endpoint and internal network (from `SocketProxy`). */
-  readonly proxy: { readonly endpoint: string; readonly networkName: pulumi.Input<string> };
+  readonly proxy: {
+    readonly endpoint: pulumi.Input<string>;
+    readonly networkName: pulumi.Input<string>;
+  };
   /**
    * The rootless daemon's `net.ipv4.ip_unprivileged_port_start` (RootlessDocker's
    * `unprivilegedPortStart`), so a port it cannot publish fails now, not at container start.
@@ -200,7 +203,8 @@ export class Traefik extends pulumi.ComponentResource {
   readonly network: docker.Network;
   readonly image: docker.RemoteImage;
   readonly container: docker.Container;
-  readonly args: string[];
+  /** Traefik's command line (static configuration). */
+  readonly args: pulumi.Output<string[]>;
 
   constructor(name: string, args: TraefikArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TRAEFIK_TYPE, name, {}, opts);
@@ -209,13 +213,15 @@ export class Traefik extends pulumi.ComponentResource {
       checkKnownKeys("traefik.proxy", p, ["endpoint", "networkName"]);
       return resolveTraefik(args, args.unprivilegedPortStart);
     });
-    this.args = traefikArgs({
-      endpoint: args.proxy.endpoint,
-      network: s.networkName,
-      dashboard: s.dashboard !== undefined,
-      logLevel: s.logLevel,
-      extraArgs: s.extraArgs,
-    });
+    this.args = pulumi.output(args.proxy.endpoint).apply((endpoint) =>
+      traefikArgs({
+        endpoint,
+        network: s.networkName,
+        dashboard: s.dashboard !== undefined,
+        logLevel: s.logLevel,
+        extraArgs: s.extraArgs,
+      }),
+    );
     let labels: pulumi.Input<docker.types.input.ContainerLabel[]> = [
       { label: ROLE_LABEL, value: "traefik" },
     ];

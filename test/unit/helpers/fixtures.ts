@@ -46,3 +46,18 @@ export function minimalArgs(): HardenedDockerHostArgs {
     serviceUser: { name: "provisioner" },
   };
 }
+
+export const DEPLOY_KEY =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA3aggjo4Ns/bij2ysBout3Q+gXqlMm0XyxJOpya6u+g ci@deploy";
+export const DASHBOARD_USER = "admin:$2y$05$" + "a".repeat(53);
+
+/** fullArgs plus deploy keys, the socket proxy (one named write) and Traefik with a dashboard. */
+export function edgeArgs(): HardenedDockerHostArgs {
+  const a = fullArgs();
+  return {
+    ...a,
+    serviceUser: { ...a.serviceUser, uid: undefined, deployKeys: [DEPLOY_KEY] },
+    socketProxy: { allow: ["traefik", { method: "POST", path: "/containers/{id}/restart" }] },
+    traefik: { dashboard: { users: [pulumi.secret(DASHBOARD_USER)] } },
+  };
+}

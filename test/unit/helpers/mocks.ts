@@ -19,6 +19,8 @@ export interface Recorded {
   readonly dependsOn: string[];
   readonly deleteBeforeReplace: boolean;
   readonly additionalSecretOutputs: string[];
+  /** Provider reference (`urn::id`), empty for the default provider. */
+  readonly provider: string;
 }
 
 export const recorded: Recorded[] = [];
@@ -36,6 +38,7 @@ interface RegisterRequest {
   getDependenciesList(): string[];
   getDeletebeforereplace(): boolean;
   getAdditionalsecretoutputsList(): string[];
+  getProvider(): string;
 }
 
 const original = MockMonitor.prototype.registerResource;
@@ -51,6 +54,7 @@ MockMonitor.prototype.registerResource = function (
     dependsOn: req.getDependenciesList(),
     deleteBeforeReplace: req.getDeletebeforereplace(),
     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+    provider: req.getProvider(),
   };
   return original.call(this, req, (err: unknown, res: { getUrn(): string } | undefined) => {
     const key = entry.type + "::" + entry.name;
@@ -68,6 +72,8 @@ void pulumi.runtime.setMocks(
         state.stdout = commandStdout[args.name] ?? defaultStdout(args.name);
         state.stderr = "";
       }
+      if (args.type === "docker:index/remoteImage:RemoteImage")
+        state.imageId = `sha256:mock-${String(args.inputs.name)}`;
       inputsByKey.set(
         args.type + "::" + args.name,
         unwrapSecrets(args.inputs) as Record<string, unknown>,
