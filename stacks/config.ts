@@ -10,6 +10,8 @@ import type {
   HardenedDockerHostArgs,
   InstallMethod,
   PortDriver,
+  SocketProxySettings,
+  TraefikSettings,
 } from "../components";
 import {
   InvalidArgument,
@@ -52,6 +54,11 @@ export const CONFIG_KEYS = [
   "disableRootfulDaemon",
   "services",
   "serviceSecrets",
+  "deployKeys",
+  "dockerIdentityFile",
+  "socketProxy",
+  "traefik",
+  "traefikDashboardUsers",
 ] as const;
 
 /** A service as written in stack config: the component's fields plus `secretEnvironment`. */
@@ -106,6 +113,34 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
     start: get<number>("subordinateIdStart"),
     count: get<number>("subordinateIdCount"),
   });
+  const traefik = get<Record<string, unknown>>("traefik");
+  let traefikArgs: TraefikSettings | undefined;
+  if (traefik !== undefined) {
+    const t = checkPlainObject("traefik", traefik);
+    if (t.dashboard !== undefined) {
+      const dashboard = checkPlainObject("traefik.dashboard", t.dashboard);
+      if (dashboard.users !== undefined) {
+        throw new InvalidArgument(
+          "traefik.dashboard.users",
+          "(not shown)",
+          "set in the secret key traefikDashboardUsers, never in clear in the stack file",
+          "pulumi config set --secret --path 'traefikDashboardUsers[0]' \"$(htpasswd -nbB admin <password>)\"",
+        );
+      }
+      const users = cfg.getSecretObject("traefikDashboardUsers") as
+        pulumi.Output<string[]> | undefined;
+      if (!users) {
+        throw new InvalidArgument(
+          "traefikDashboardUsers",
+          undefined,
+          "htpasswd lines for the dashboard (a secret list)",
+          "pulumi config set --secret --path 'traefikDashboardUsers[0]' \"$(htpasswd -nbB admin <password>)\"",
+        );
+      }
+      traefikArgs = { ...t, dashboard: { ...dashboard, users } } as TraefikSettings;
+    } else traefikArgs = t as TraefikSettings;
+  }
+  const dockerIdentityFile = get<string>("dockerIdentityFile");
   return {
     connection: defined({
       host: get<string>("host") as string,
@@ -122,6 +157,7 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
       shell: get<string>("serviceUserShell"),
       subordinateIds: Object.keys(subordinateIds).length > 0 ? subordinateIds : undefined,
       removeOnDestroy: get<boolean>("removeServiceUserOnDestroy"),
+      deployKeys: get<string[]>("deployKeys"),
     }),
     docker: defined({
       install: get<InstallMethod>("dockerInstall"),
@@ -134,6 +170,11 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
       disableRootfulDaemon: get<boolean>("disableRootfulDaemon"),
     }),
     services,
+    ...defined({
+      socketProxy: get<SocketProxySettings>("socketProxy"),
+      traefik: traefikArgs,
+      dockerApi: dockerIdentityFile ? { identityFile: dockerIdentityFile } : undefined,
+    }),
   };
 }
 
@@ -152,7 +193,7 @@ export function pulumiConfigSource(config: pulumi.Config): ConfigSource {
     "removeServiceUserOnDestroy",
     "disableRootfulDaemon",
   ]);
-  const objects = new Set(["daemonConfig", "services"]);
+  const objects = new Set(["daemonConfig", "services", "deployKeys", "socketProxy", "traefik"]);
   return {
     get(key) {
       if (numbers.has(key)) return config.getNumber(key);

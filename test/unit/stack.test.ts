@@ -10,7 +10,7 @@ import {
   checkConfigKeys,
   hostArgsFromConfig,
 } from "../../stacks/config";
-import { HOST_KEY } from "./helpers/fixtures";
+import { DEPLOY_KEY, HOST_KEY } from "./helpers/fixtures";
 
 const root = join(__dirname, "..", "..");
 
@@ -175,6 +175,52 @@ describe("stack config -> HardenedDockerHostArgs", () => {
     new HardenedDockerHost("local", args);
     await settle();
     expect(recorded.filter((r) => r.type === "command:remote:Command")).toHaveLength(9);
+  });
+
+  test("the Docker API keys map onto deployKeys, socketProxy, traefik and dockerApi", async () => {
+    const users = ["admin:$2y$05$" + "a".repeat(53)];
+    const args = hostArgsFromConfig(
+      source(
+        {
+          host: "h.example",
+          hostKey: HOST_KEY,
+          deployKeys: [DEPLOY_KEY],
+          dockerIdentityFile: "/home/ci/.ssh/deploy",
+          socketProxy: { allow: ["traefik-swarm"], cpus: 0.2 },
+          traefik: { httpPort: 8080, httpsPort: 8443, dashboard: { host: "tr.example" } },
+        },
+        { privateKey: "K", traefikDashboardUsers: users },
+      ),
+    );
+    expect(args.serviceUser.deployKeys).toEqual([DEPLOY_KEY]);
+    expect(args.dockerApi).toEqual({ identityFile: "/home/ci/.ssh/deploy" });
+    expect(args.socketProxy).toEqual({ allow: ["traefik-swarm"], cpus: 0.2 });
+    expect(args.traefik).toMatchObject({ httpPort: 8080, dashboard: { host: "tr.example" } });
+    const u = args.traefik!.dashboard!.users as pulumi.Output<string[]>;
+    expect(await valueOf(u)).toEqual(users);
+    expect(await u.isSecret).toBe(true);
+  });
+
+  test("dashboard users in clear in the stack file are refused, without echoing them", () => {
+    const make = () =>
+      hostArgsFromConfig(
+        source(
+          { host: "h", hostKey: HOST_KEY, traefik: { dashboard: { users: ["admin:hunter2"] } } },
+          { privateKey: "K" },
+        ),
+      );
+    expect(make).toThrow(
+      /^traefik\.dashboard\.users: "\(not shown\)" is not valid: set in the secret key traefikDashboardUsers/,
+    );
+    expect(make).not.toThrow(/hunter2/);
+  });
+
+  test("a dashboard without traefikDashboardUsers names the key to set", () => {
+    expect(() =>
+      hostArgsFromConfig(
+        source({ host: "h", hostKey: HOST_KEY, traefik: { dashboard: {} } }, { privateKey: "K" }),
+      ),
+    ).toThrow(/^traefikDashboardUsers: \(missing\) is not valid: .*htpasswd -nbB/);
   });
 
   test("a hostile value in stack config fails before any command exists", async () => {
