@@ -17,10 +17,18 @@
  * first `pulumi up`; the scripts' own idempotence is what makes a second apply a no-op),
  * replacement via `triggers`/`deleteBeforeReplace`, parallelism between independent
  * resources, `update` scripts, and the provider's dial retries.
+ *
+ * Docker resources (`@pulumi/docker` Network, RemoteImage, Container) are performed through
+ * the Docker API of the provider they name, reached like the real provider does: SSH to the
+ * provider's `ssh://user@host:port` with the host key its ssh options pin, as the service user
+ * whose deploy key is forced onto `docker system dial-stdio` (see docker-engine.ts). For
+ * those, a minimal state IS kept (`ApplyOptions.state`): an unchanged resource is left alone,
+ * a changed one is replaced, as the engine would after a diff.
  */
 import * as pulumiTypes from "@pulumi/pulumi";
 import { Client } from "ssh2";
 import { sshExec } from "../vm/ssh";
+import { DockerEngine, DockerState, PerformedDocker, isDockerResource } from "./docker-engine";
 
 export interface PerformedCommand {
   readonly name: string;
@@ -45,12 +53,18 @@ export interface ApplyResult {
   readonly error?: Error;
   /** The program's stack outputs, when the apply finished. */
   readonly outputs?: Record<string, unknown>;
+  /** Docker resources created, replaced or kept by this apply, in order. */
+  readonly docker: PerformedDocker[];
   readonly seconds: number;
 }
 
 export interface ApplyOptions {
   /** Cut the SSH connection of the command named `name` after `afterMs` (fault injection). */
   readonly cut?: { readonly name: string; readonly afterMs: number };
+  /** The deploy key's private half (what ssh-agent would hold for the Docker provider). */
+  readonly dockerIdentity?: string;
+  /** Docker resources of earlier applies (kept across applies by the caller). */
+  readonly state?: DockerState;
 }
 
 /** The SDK's marker for a value not known (as in a preview): applies on it do not run. */
@@ -81,6 +95,7 @@ export async function applyStack(
   let lastActivity = Date.now();
   let error: Error | undefined;
   let programExports: Record<string, unknown> | undefined;
+  const dockerEngine = new DockerEngine(opts.dockerIdentity, opts.state ?? new Map());
 
   jest.isolateModules(() => {
     // a fresh SDK instance per apply: its runtime state (config, mocks, stack) is global
@@ -91,6 +106,28 @@ export async function applyStack(
           registered.push({ type: args.type, name: args.name });
           lastActivity = Date.now();
           const state: Record<string, unknown> = { ...args.inputs };
+          if (args.type === "pulumi:providers:docker") {
+            dockerEngine.addProvider(args.name, unwrap(args.inputs) as Record<string, unknown>);
+            return { id: args.name, state };
+          }
+          if (isDockerResource(args.type)) {
+            pending++;
+            try {
+              if (error) return { id: args.name, state };
+              return await dockerEngine.perform(
+                args.type,
+                args.name,
+                args.provider,
+                unwrap(args.inputs) as Record<string, unknown>,
+              );
+            } catch (e) {
+              error ??= e as Error;
+              return { id: args.name, state };
+            } finally {
+              pending--;
+              lastActivity = Date.now();
+            }
+          }
           if (args.type !== "command:remote:Command") return { id: args.name, state };
           pending++;
           try {
@@ -170,7 +207,15 @@ export async function applyStack(
   )) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { commands, registered, error, outputs, seconds: (Date.now() - t0) / 1000 };
+  dockerEngine.end();
+  return {
+    commands,
+    registered,
+    error,
+    outputs,
+    docker: dockerEngine.performed,
+    seconds: (Date.now() - t0) / 1000,
+  };
 }
 
 async function resolveOutputs(exports: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -187,11 +232,26 @@ async function resolveOutputs(exports: Record<string, unknown>): Promise<Record<
   return Object.fromEntries(pairs);
 }
 
-/** Runs the `delete` scripts of an apply's commands in reverse order; stops at the first failure. */
+/**
+ * Destroys what applies created: the Docker resources in `state` first (they were created
+ * last), newest first, then the `delete` scripts of the commands in reverse order. Stops at
+ * the first failure.
+ */
 export async function destroyStack(
   commands: readonly PerformedCommand[],
+  state?: DockerState,
+  dockerIdentity?: string,
 ): Promise<{ name: string; stdout: string; seconds: number }[]> {
   const out: { name: string; stdout: string; seconds: number }[] = [];
+  if (state && state.size > 0) {
+    const engine = new DockerEngine(dockerIdentity, state);
+    try {
+      for (const d of await engine.destroyAll())
+        out.push({ name: d.name, stdout: `deleted ${d.type}`, seconds: d.seconds });
+    } finally {
+      engine.end();
+    }
+  }
   for (const c of [...commands].reverse()) {
     if (!c.delete) continue;
     const t0 = Date.now();

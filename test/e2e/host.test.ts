@@ -3,12 +3,17 @@
  * the whole file; the tests run in order and each builds on the state the previous left.
  * Needs root (image build) and qemu; installs the tools with apt when missing; never skips.
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { utils as sshUtils } from "ssh2";
 import { applyStack, ApplyResult, destroyStack, PerformedCommand } from "./engine";
-import { buildImage, HOST_KEY, TestVm } from "../vm/vm";
+import type { DockerState } from "./docker-engine";
+import { buildImage, HOST_KEY, REPO_PORT, TestVm } from "../vm/vm";
 import { sshExec } from "../vm/ssh";
 import { shellQuote } from "../../components/shell";
+import { dockerSshOptions } from "../../components/docker-api";
 
 const SSH_PORT = Number(process.env.HD_VM_SSH_PORT ?? 2222);
 const MIN = 60_000;
@@ -17,6 +22,17 @@ jest.setTimeout(30 * MIN);
 const timings: Record<string, number> = {};
 let vm: TestVm;
 let applied: PerformedCommand[] = [];
+/** The deploy key (what ssh-agent would hold for the Docker provider). */
+const deployKey = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@deploy" });
+/** Docker resources across applies (the engine's stand-in for Pulumi state). */
+const dockerState: DockerState = new Map();
+/** The proxy joins the stack once its image exists in the guest (built after the daemon). */
+let withProxy = false;
+const PROXY_IMAGE = "local/haproxy:e2e";
+/** Optional: a Traefik image tarball (no registry here), e.g. from `docker save traefik:v3.6.2`. */
+const TRAEFIK_TAR = process.env.HD_E2E_TRAEFIK_IMAGE_TAR;
+const TRAEFIK_IMAGE = process.env.HD_E2E_TRAEFIK_IMAGE ?? "docker.io/library/traefik:v3.6.2";
+let withTraefik = false;
 
 function stackConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -39,9 +55,18 @@ function stackConfig(overrides: Record<string, unknown> = {}): Record<string, un
       },
     ],
     serviceSecrets: { provisioner: { ADMIN_TOKEN: "e2e-secret-token" } },
+    deployKeys: [deployKey.public],
+    ...(withProxy ? { socketProxy: { image: PROXY_IMAGE } } : {}),
+    ...(withTraefik ? { traefik: { image: TRAEFIK_IMAGE, httpPort: 8080, httpsPort: 8443 } } : {}),
     ...overrides,
   };
 }
+const apply = (config: Record<string, unknown>, extra: Parameters<typeof applyStack>[2] = {}) =>
+  applyStack(config, SECRET_KEYS, {
+    dockerIdentity: deployKey.private,
+    state: dockerState,
+    ...extra,
+  });
 const SECRET_KEYS = ["privateKey", "serviceSecrets"];
 
 const sudo = (cmd: string) => vm.run(`sudo -n sh -c ${shellQuote(cmd)}`);
@@ -55,6 +80,7 @@ const asUser = (cmd: string) =>
 const FINGERPRINT = `sudo -n sh -c 'sha256sum /etc/passwd /etc/group /etc/subuid /etc/subgid \
   /etc/systemd/system/provisioner.service /etc/hardened-docker/provisioner.env \
   /home/provisioner/.config/systemd/user/docker.service /home/provisioner/.config/docker/daemon.json \
+  /home/provisioner/.ssh/authorized_keys \
   /etc/systemd/system/user@.service.d/delegate.conf /etc/modules-load.d/60-hardened-docker.conf; stat -c "%n %a %U %G" /etc/hardened-docker/provisioner.env; \
   systemctl is-enabled docker.service docker.socket containerd.service provisioner.service; \
   systemctl is-active provisioner.service; ls /var/lib/systemd/linger'`;
@@ -105,7 +131,7 @@ test("bad input: a hostile value fails before any command reaches the VM", async
   const logins = async () =>
     Number((await sudo("journalctl -u ssh.service -o cat | grep -c 'Accepted publickey'")).trim());
   const before = await logins();
-  const result = await applyStack(stackConfig({ serviceUser: "x;reboot" }), SECRET_KEYS);
+  const result = await apply(stackConfig({ serviceUser: "x;reboot" }));
   expect(result.error?.message).toMatch(/serviceUser\.name: "x;reboot" is not valid/);
   expect(result.commands).toEqual([]);
   expect(result.registered.filter((r) => r.type === "command:remote:Command")).toEqual([]);
@@ -115,7 +141,7 @@ test("bad input: a hostile value fails before any command reaches the VM", async
 });
 
 test("a connection cut mid-apply, then a re-run: the host converges with nothing lost", async () => {
-  const cut = await applyStack(stackConfig(), SECRET_KEYS, {
+  const cut = await apply(stackConfig(), {
     cut: { name: "e2e-docker-packages", afterMs: 4000 },
   });
   report(cut, "cut apply");
@@ -123,15 +149,16 @@ test("a connection cut mid-apply, then a re-run: the host converges with nothing
   expect(cut.commands.map((c) => c.name)).toEqual([
     "e2e-ssh-ready",
     "e2e-service-user-account",
+    "e2e-service-user-deploy-keys",
     "e2e-linger-enable",
   ]);
 
-  const converge = await applyStack(stackConfig(), SECRET_KEYS);
+  const converge = await apply(stackConfig());
   report(converge, "converge");
   expect(converge.error).toBeUndefined();
   timings["converge (after the cut run)"] = converge.seconds;
   applied = converge.commands;
-  expect(applied).toHaveLength(12);
+  expect(applied).toHaveLength(13);
   expect(converge.outputs).toEqual({
     serviceUser: "provisioner",
     uid: 1001,
@@ -189,9 +216,248 @@ test("the app service: hardened unit, healthz, provisions a tenant container thr
   expect(exposure).toMatch(/Overall exposure level for provisioner.service: \d/);
 });
 
+/** Runs raw HTTP requests from a throwaway container on the proxy's internal network. */
+const fromDockerApiNetwork = (script: string) =>
+  asUser(
+    `docker run --rm --network docker_api local/busybox:latest sh -c ${shellQuote(
+      `req() { printf '%s %s HTTP/1.1\\r\\nHost: docker\\r\\nConnection: close\\r\\n%s\\r\\n%s' "$1" "$2" "$3" "$4" | nc -w 10 socket-proxy 2375; }\n${script}`,
+    )}`,
+  );
+/** The admin key as a file, for the system ssh (bench script, image upload). */
+function adminKeyFile(): string {
+  const f = join(mkdtempSync(join(tmpdir(), "hd-admin-")), "id_ed25519");
+  writeFileSync(f, vm.privateKey, { mode: 0o600 });
+  return f;
+}
+const statusOf = (reply: string) => /^HTTP\/1\.[01] (\d{3})/.exec(reply)?.[1];
+
+test("test images are built in the guest (no registry): busybox + Debian's haproxy", async () => {
+  await asUser(
+    String.raw`set -e; d=$(mktemp -d); mkdir -p $d/bin $d/usr/local/sbin $d/run $d/tmp $d/etc $d/var/run
+cp /bin/busybox $d/bin/; for a in $(/bin/busybox --list); do [ $a = busybox ] || ln -s busybox $d/bin/$a; done
+cp /usr/sbin/haproxy $d/usr/local/sbin/haproxy
+for lib in $(ldd /usr/sbin/haproxy | grep -o '/[^ ]*'); do cp --parents -L "$lib" "$d/"; done
+echo 'root:x:0:0:root:/root:/bin/sh' >$d/etc/passwd; echo 'root:x:0:' >$d/etc/group
+tar -C $d -c . | docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["haproxy","-v"]' - ${PROXY_IMAGE} >/dev/null
+rm -rf $d`,
+  );
+  expect(await asUser(`docker run --rm ${PROXY_IMAGE}`)).toMatch(/HAProxy version 2\.6/);
+  if (TRAEFIK_TAR) {
+    const r = spawnSync(
+      "sh",
+      [
+        "-c",
+        `ssh -i ${shellQuote(adminKeyFile())} -p ${SSH_PORT} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null admin@127.0.0.1 'sudo -n runuser -u provisioner -- env DOCKER_HOST=unix:///run/user/1001/docker.sock docker load' < ${shellQuote(TRAEFIK_TAR)}`,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(r.stderr + r.stdout).toMatch(/Loaded image/);
+  }
+});
+
+test("the socket proxy: added to the converged host through the deploy key, nothing else changes", async () => {
+  withProxy = true;
+  withTraefik = TRAEFIK_TAR !== undefined;
+  const r = await apply(stackConfig());
+  report(r, "apply with the socket proxy");
+  expect(r.error).toBeUndefined();
+  timings["apply adding the socket proxy"] = r.seconds;
+  for (const c of r.commands)
+    expect([c.name, c.stdout]).toEqual([c.name, expect.stringContaining("no change")]);
+  expect(r.docker.map((d) => `${d.action} ${d.name}`)).toEqual([
+    "created e2e-socket-proxy-network",
+    "created e2e-socket-proxy-image",
+    "created e2e-socket-proxy-container",
+    ...(withTraefik
+      ? [
+          "created e2e-traefik-network",
+          "created e2e-traefik-image",
+          "created e2e-traefik-container",
+        ]
+      : []),
+  ]);
+  console.log(r.docker.map((d) => `  ${d.action} ${d.name} ${d.seconds.toFixed(1)}s`).join("\n"));
+  expect(r.outputs?.proxyEndpoint).toBe("tcp://socket-proxy:2375");
+  expect((await asUser("docker inspect -f '{{.State.Health.Status}}' socket-proxy")).trim()).toBe(
+    "healthy",
+  );
+  expect(
+    (
+      await asUser(
+        "docker inspect -f '{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} rw={{.RW}};{{end}}' socket-proxy",
+      )
+    ).trim(),
+  ).toBe("bind /run/user/1001/docker.sock /var/run/docker.sock rw=false;");
+  expect(
+    (
+      await asUser(
+        "docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}|{{json .NetworkSettings.Ports}}|{{.HostConfig.ReadonlyRootfs}}|{{.HostConfig.CapDrop}}|{{.HostConfig.Privileged}}' socket-proxy",
+      )
+    ).trim(),
+  ).toBe("docker_api |{}|true|[ALL]|false");
+  expect((await asUser("docker network inspect -f '{{.Internal}}' docker_api")).trim()).toBe(
+    "true",
+  );
+});
+
+test("from a container on docker_api: Traefik's five calls work, writes get 403, no route out", async () => {
+  const out = await fromDockerApiNetwork(String.raw`
+echo "HEAD /_ping: $(req HEAD /_ping | head -1)"
+echo "GET /_ping: $(req GET /_ping | head -1)"
+echo "GET /version: $(req GET /v1.41/version | head -1)"
+echo "GET /containers/json: $(req GET '/v1.41/containers/json?filters=%7B%22status%22%3A%5B%22running%22%5D%7D' | head -1)"
+echo "GET /containers/{id}/json: $(req GET /v1.41/containers/socket-proxy/json | head -1)"
+echo "GET /events: $(req GET "/v1.41/events?since=0&until=$(date +%s)" | head -1)"
+echo "POST /containers/create: $(req POST /v1.41/containers/create 'Content-Type: application/json\r\nContent-Length: 30\r\n' '{"Image":"local/busybox:latest"}' | head -1)"
+echo "GET /containers/{id}/logs: $(req GET '/v1.41/containers/socket-proxy/logs?stdout=1' | head -1)"
+echo "GET /containers/{id}/archive: $(req GET '/v1.41/containers/socket-proxy/archive?path=/etc' | head -1)"
+echo "encoded slash: $(req GET /v1.41/containers%2Fjson | head -1)"
+echo "list body: $(req GET /v1.41/containers/json | tail -1 | grep -o '"/socket-proxy"')"
+echo "default routes: $(ip route | grep -c default)"
+if wget -T 3 -q -O /dev/null http://10.0.2.2:${REPO_PORT}/Packages; then echo "outside: reachable"; else echo "outside: unreachable"; fi`);
+  console.log(out);
+  const line = (k: string) =>
+    statusOf(
+      out
+        .split("\n")
+        .find((l) => l.startsWith(`${k}:`))!
+        .slice(k.length + 2),
+    );
+  for (const call of [
+    "HEAD /_ping",
+    "GET /_ping",
+    "GET /version",
+    "GET /containers/json",
+    "GET /containers/{id}/json",
+    "GET /events",
+  ])
+    expect([call, line(call)]).toEqual([call, "200"]);
+  for (const call of [
+    "POST /containers/create",
+    "GET /containers/{id}/logs",
+    "GET /containers/{id}/archive",
+    "encoded slash",
+  ])
+    expect([call, line(call)]).toEqual([call, "403"]);
+  expect(out).toContain('list body: "/socket-proxy"');
+  expect(out).toContain("default routes: 0");
+  expect(out).toContain("outside: unreachable");
+  // nothing was created by the refused POST
+  expect(
+    (
+      await asUser("docker ps -aq --filter ancestor=local/busybox:latest --filter status=created")
+    ).trim(),
+  ).toBe("");
+  // the access log shows the refusals
+  expect(await asUser("docker logs socket-proxy 2>&1 | grep -c ' 403 ' || true")).not.toBe("0\n");
+});
+
+test("the proxy's cgroup carries the CPU and memory limits", async () => {
+  expect(
+    (
+      await asUser(
+        "docker exec socket-proxy cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.swap.max",
+      )
+    ).trim(),
+  ).toBe("15000 100000\n134217728\n0");
+});
+
+test("the deploy path: docker -H ssh:// through the restricted key works, a shell does not", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hd-deploy-"));
+  const key = join(dir, "deploy");
+  writeFileSync(key, deployKey.private, { mode: 0o600 });
+  // the provider's own ssh options (pinned host key via KnownHostsCommand), through a wrapper
+  const opts = dockerSshOptions({ hostKey: HOST_KEY }, { identityFile: key });
+  writeFileSync(
+    join(dir, "ssh"),
+    `#!/bin/sh\nexec /usr/bin/ssh ${opts.map(shellQuote).join(" ")} "$@"\n`,
+  );
+  chmodSync(join(dir, "ssh"), 0o755);
+  if (spawnSync("docker", ["--version"]).status !== 0)
+    throw new Error(
+      "the Docker CLI (client) is needed on this machine: apt-get install docker.io (.ci/run does it)",
+    );
+  const env = { ...process.env, PATH: `${dir}:${process.env.PATH}`, DOCKER_CONFIG: dir };
+  const t0 = Date.now();
+  const v = spawnSync(
+    "docker",
+    [
+      "-H",
+      `ssh://provisioner@127.0.0.1:${SSH_PORT}`,
+      "version",
+      "--format",
+      "{{.Server.Version}} {{.Server.APIVersion}}",
+    ],
+    { env, encoding: "utf8", timeout: 120_000 },
+  );
+  timings["docker -H ssh:// version"] = (Date.now() - t0) / 1000;
+  expect([v.status, v.stderr]).toEqual([0, ""]);
+  expect(v.stdout.trim()).toMatch(/^20\.10\.\d+\S* 1\.41$/);
+  const ps = spawnSync(
+    "docker",
+    ["-H", `ssh://provisioner@127.0.0.1:${SSH_PORT}`, "ps", "--format", "{{.Names}}"],
+    { env, encoding: "utf8", timeout: 120_000 },
+  );
+  expect(ps.stdout).toContain("socket-proxy");
+  // the same key asking for a command, or a terminal, gets neither
+  const shell = spawnSync(
+    join(dir, "ssh"),
+    ["-p", String(SSH_PORT), "provisioner@127.0.0.1", "id; echo SHELL-RAN"],
+    { encoding: "utf8", timeout: 60_000, input: "" },
+  );
+  expect(shell.stdout).not.toMatch(/uid=|SHELL-RAN/);
+  const tty = spawnSync(
+    join(dir, "ssh"),
+    ["-tt", "-p", String(SSH_PORT), "provisioner@127.0.0.1", "echo SHELL-RAN"],
+    { encoding: "utf8", timeout: 60_000, input: "" },
+  );
+  expect(tty.stdout + tty.stderr).not.toContain("SHELL-RAN");
+  // a wrong pinned host key is refused by the same options
+  const wrong = dockerSshOptions(
+    { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBUOvR8rA0pCj7lZkXa1fJ1u8J0b7yq4Vw8m2l9i0cXc" },
+    { identityFile: key },
+  );
+  const refused = spawnSync(
+    "/usr/bin/ssh",
+    [...wrong, "-p", String(SSH_PORT), "provisioner@127.0.0.1"],
+    { encoding: "utf8", timeout: 60_000, input: "" },
+  );
+  expect(refused.status).toBe(255);
+  expect(refused.stderr).toMatch(/Host key verification failed/);
+  expect(
+    (
+      await sudo("stat -c '%a %U' /home/provisioner/.ssh /home/provisioner/.ssh/authorized_keys")
+    ).trim(),
+  ).toBe("700 provisioner\n600 provisioner");
+});
+
+test("benchmark: GET /containers/json through the proxy vs straight to the socket", async () => {
+  const r = spawnSync(
+    "bash",
+    [
+      join(__dirname, "..", "..", "bench", "proxy-latency.sh"),
+      "--ssh-port",
+      String(SSH_PORT),
+      "--identity",
+      adminKeyFile(),
+      "--host-key",
+      HOST_KEY,
+      "--requests",
+      "1000",
+      "admin@127.0.0.1",
+    ],
+    { encoding: "utf8", timeout: 10 * MIN },
+  );
+  console.log(r.stdout + r.stderr);
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/ratio p50 .* p99/);
+});
+
 test("idempotence: applying again changes nothing on the host", async () => {
-  const before = await vm.run(FINGERPRINT);
-  const again = await applyStack(stackConfig(), SECRET_KEYS);
+  const containers =
+    "docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.Status}}' | sort | sed 's/ Up .*//'";
+  const before = (await vm.run(FINGERPRINT)) + (await asUser(containers));
+  const again = await apply(stackConfig());
   report(again, "re-apply");
   expect(again.error).toBeUndefined();
   timings["idempotent re-apply"] = again.seconds;
@@ -199,7 +465,26 @@ test("idempotence: applying again changes nothing on the host", async () => {
     expect([c.name, c.stdout]).toEqual([c.name, expect.stringContaining("no change")]);
     expect([c.name, c.stdout]).toEqual([c.name, expect.not.stringContaining("changed:")]);
   }
-  expect(await vm.run(FINGERPRINT)).toBe(before);
+  expect(again.docker.map((d) => d.action)).toEqual(again.docker.map(() => "unchanged"));
+  expect(again.docker.length).toBeGreaterThanOrEqual(3);
+  expect((await vm.run(FINGERPRINT)) + (await asUser(containers))).toBe(before);
+});
+
+test("an allowlist change replaces only the proxy container, and the new rule is live", async () => {
+  const r = await apply(
+    stackConfig({
+      socketProxy: { image: PROXY_IMAGE, allow: ["traefik", { sections: ["INFO"] }] },
+    }),
+  );
+  expect(r.error).toBeUndefined();
+  expect(
+    r.docker.filter((d) => d.action !== "unchanged").map((d) => `${d.action} ${d.name}`),
+  ).toEqual(["replaced e2e-socket-proxy-container"]);
+  expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/info | head -1"))).toBe("200");
+  // back to the declared allowlist
+  const back = await apply(stackConfig());
+  expect(back.error).toBeUndefined();
+  expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/info | head -1"))).toBe("403");
 });
 
 test("reboot: with nobody logged in, the daemon, the app and the tenant come back", async () => {
@@ -208,7 +493,7 @@ test("reboot: with nobody logged in, the daemon, the app and the tenant come bac
   const deadline = Date.now() + 5 * MIN;
   for (;;) {
     const r = await vm.exec(
-      "sudo -n sh -c 'curl -sf --unix-socket /run/user/1001/docker.sock http://d/containers/tenant-acme/json' | grep -q '\"Running\":true' && curl -sf http://127.0.0.1:3000/healthz",
+      "sudo -n sh -c 'curl -sf --unix-socket /run/user/1001/docker.sock http://d/containers/tenant-acme/json' | grep -q '\"Running\":true' && sudo -n sh -c 'curl -sf --unix-socket /run/user/1001/docker.sock http://d/containers/socket-proxy/json' | grep -q '\"Status\":\"healthy\"' && curl -sf http://127.0.0.1:3000/healthz",
     );
     if (r.code === 0) break;
     if (Date.now() > deadline) {
@@ -221,7 +506,12 @@ test("reboot: with nobody logged in, the daemon, the app and the tenant come bac
     }
     await new Promise((r) => setTimeout(r, 3000));
   }
-  timings["reboot: SSH to daemon + app + tenant back"] = (Date.now() - t0) / 1000;
+  timings["reboot: SSH to daemon + app + tenant + healthy proxy back"] = (Date.now() - t0) / 1000;
+  // and the proxy still answers and refuses after the reboot
+  const after = await fromDockerApiNetwork(
+    "req GET /_ping | head -1; req POST /v1.41/containers/create | head -1",
+  );
+  expect(after.split("\n").map(statusOf).slice(0, 2)).toEqual(["200", "403"]);
   expect(
     (await vm.run("loginctl list-sessions --no-legend"))
       .split("\n")
@@ -229,15 +519,35 @@ test("reboot: with nobody logged in, the daemon, the app and the tenant come bac
   ).toEqual([]);
 });
 
-test("destroy: units stopped and removed, linger off, rootful daemon restored, user and data kept", async () => {
+test("destroy: containers and networks removed, units stopped and removed, linger off, rootful daemon restored, user and data kept", async () => {
   const t0 = Date.now();
-  const deleted = await destroyStack(applied);
+  const deleted = await destroyStack(applied, dockerState, deployKey.private);
   timings["destroy"] = (Date.now() - t0) / 1000;
   console.log(
     deleted
       .map((d) => `  ${d.name} ${d.seconds.toFixed(1)}s\n${d.stdout.replace(/^/gm, "    ")}`)
       .join("\n"),
   );
+  const dockerDeleted = deleted
+    .filter((d) => d.stdout.startsWith("deleted docker:"))
+    .map((d) => d.name);
+  expect([...dockerDeleted].sort()).toEqual(
+    [
+      "e2e-socket-proxy-container",
+      "e2e-socket-proxy-image",
+      "e2e-socket-proxy-network",
+      ...(withTraefik ? ["e2e-traefik-container", "e2e-traefik-image", "e2e-traefik-network"] : []),
+    ].sort(),
+  );
+  // containers before the networks they sit on, and all of it before the daemon goes
+  expect(dockerDeleted.indexOf("e2e-socket-proxy-container")).toBeLessThan(
+    dockerDeleted.indexOf("e2e-socket-proxy-network"),
+  );
+  expect(deleted.findIndex((d) => d.name === "e2e-docker-daemon-unit")).toBeGreaterThanOrEqual(
+    dockerDeleted.length,
+  );
+  expect(dockerState.size).toBe(0);
+  expect((await vm.exec("test -e /home/provisioner/.ssh/authorized_keys")).code).not.toBe(0);
   expect((await vm.exec("test -e /etc/systemd/system/provisioner.service")).code).not.toBe(0);
   expect((await vm.exec("systemctl is-active provisioner.service")).stdout.trim()).not.toBe(
     "active",

@@ -198,7 +198,7 @@ describe("stack config -> HardenedDockerHostArgs", () => {
     expect(args.traefik).toMatchObject({ httpPort: 8080, dashboard: { host: "tr.example" } });
     const u = args.traefik!.dashboard!.users as pulumi.Output<string[]>;
     expect(await valueOf(u)).toEqual(users);
-    expect(await u.isSecret).toBe(true);
+    expect(await pulumi.isSecret(u)).toBe(true);
   });
 
   test("dashboard users in clear in the stack file are refused, without echoing them", () => {
