@@ -17,6 +17,7 @@ export { prerequisitePackages } from "./scripts/rootless-docker";
 export type { InstallMethod, DistroFamily } from "./scripts/rootless-docker";
 export type { UnitScope } from "./scripts/systemd";
 export * from "./docker-api";
+export * from "./docker-service";
 export * from "./socket-proxy";
 export * from "./traefik";
 export * from "./render/traefik";

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { dockerService } from "./docker-service";
 import {
   ResolvedProxyPolicy,
   SOCKET_PROXY_HEALTH_PORT,
@@ -34,8 +35,6 @@ export const SOCKET_PROXY_CONFIG_PATH = `${SOCKET_PROXY_RUN_DIR}/haproxy.cfg`;
 export const SOCKET_PROXY_CONFIG_ENV = "HD_SOCKET_PROXY_CONFIG";
 /** The container's entrypoint: write the config from the environment, then become haproxy. */
 export const SOCKET_PROXY_START = `umask 077 && printf '%s' "$${SOCKET_PROXY_CONFIG_ENV}" > ${SOCKET_PROXY_CONFIG_PATH} && exec haproxy -db -f ${SOCKET_PROXY_CONFIG_PATH}`;
-/** Label carried by the proxy container, so `verify` and policies can recognise it. */
-export const ROLE_LABEL = "dev.hardened-docker.role";
 
 export interface SocketProxySettings extends SocketProxyPolicy {
   /** @default true when the `socketProxy` block is present */
@@ -103,20 +102,6 @@ export function resolveSocketProxy(
   };
 }
 
-/** Options every container the library runs gets: nothing it does not need. */
-export function lockedDownContainer(cpus: number, memoryMiB: number) {
-  return {
-    readOnly: true,
-    capabilities: { drops: ["ALL"] },
-    securityOpts: ["no-new-privileges:true"],
-    cpus: String(cpus),
-    memory: memoryMiB,
-    memorySwap: memoryMiB,
-    restart: "always",
-    mustRun: true,
-  };
-}
-
 /**
  * The only container that touches the Docker socket: stock haproxy with the rendered,
  * deny-by-default allowlist, on an internal network (no route out, no published port),
@@ -150,21 +135,34 @@ export class SocketProxy extends pulumi.ComponentResource {
     const s = rethrowAsResourceError(this, () => resolveSocketProxy(args));
     this.config = renderSocketProxyConfig(s.policy);
     this.networkName = s.networkName;
-    this.network = new docker.Network(
-      `${name}-network`,
-      { name: s.networkName, internal: true, driver: "bridge" },
-      { parent: this },
-    );
-    this.image = new docker.RemoteImage(
-      `${name}-image`,
-      { name: s.image, keepLocally: true },
-      { parent: this },
-    );
-    this.container = new docker.Container(
-      `${name}-container`,
-      {
-        name: s.containerName,
-        image: this.image.imageId,
+    ({
+      network: this.network,
+      image: this.image,
+      container: this.container,
+    } = dockerService(this, name, {
+      role: "socket-proxy",
+      image: s.image,
+      containerName: s.containerName,
+      networkName: s.networkName,
+      internal: true,
+      aliases: [s.containerName],
+      cpus: s.cpus,
+      memoryMiB: s.memoryMiB,
+      healthcheck: {
+        tests: [
+          "CMD",
+          "wget",
+          "-q",
+          "-O",
+          "/dev/null",
+          `http://127.0.0.1:${SOCKET_PROXY_HEALTH_PORT}/healthz`,
+        ],
+        interval: "10s",
+        timeout: "3s",
+        retries: 3,
+        startPeriod: "5s",
+      },
+      container: {
         user: "0:0",
         entrypoints: ["/bin/sh", "-c", SOCKET_PROXY_START],
         envs: [`${SOCKET_PROXY_CONFIG_ENV}=${this.config}`],
@@ -177,30 +175,8 @@ export class SocketProxy extends pulumi.ComponentResource {
             readOnly: true,
           },
         ],
-        // no networkMode: the provider creates on the default bridge, then disconnects it and
-        // connects these networks before the container starts
-        networksAdvanced: [{ name: this.network.name, aliases: [s.containerName] }],
-        ...lockedDownContainer(s.cpus, s.memoryMiB),
-        healthcheck: {
-          tests: [
-            "CMD",
-            "wget",
-            "-q",
-            "-O",
-            "/dev/null",
-            `http://127.0.0.1:${SOCKET_PROXY_HEALTH_PORT}/healthz`,
-          ],
-          interval: "10s",
-          timeout: "3s",
-          retries: 3,
-          startPeriod: "5s",
-        },
-        labels: [{ label: ROLE_LABEL, value: "socket-proxy" }],
-        wait: true,
-        waitTimeout: 120,
       },
-      { parent: this, dependsOn: [this.network], deleteBeforeReplace: true },
-    );
+    }));
     this.endpoint = this.container.name.apply((n) => `tcp://${n}:${SOCKET_PROXY_PORT}`);
     this.registerOutputs({ endpoint: this.endpoint, networkName: this.networkName });
   }

@@ -11,7 +11,7 @@ import {
   traefikArgs,
   traefikDashboardLabels,
 } from "./render/traefik";
-import { ROLE_LABEL, lockedDownContainer } from "./socket-proxy";
+import { dockerService } from "./docker-service";
 import {
   InvalidArgument,
   checkArray,
@@ -222,9 +222,7 @@ export class Traefik extends pulumi.ComponentResource {
         extraArgs: s.extraArgs,
       }),
     );
-    let labels: pulumi.Input<docker.types.input.ContainerLabel[]> = [
-      { label: ROLE_LABEL, value: "traefik" },
-    ];
+    let labels: pulumi.Input<docker.types.input.ContainerLabel[]> = [];
     if (s.dashboard && args.dashboard) {
       const dashboard = s.dashboard;
       const users = pulumi.secret(
@@ -236,56 +234,49 @@ export class Traefik extends pulumi.ComponentResource {
           return list.join(",");
         }),
       );
-      labels = users.apply((u) => [
-        { label: ROLE_LABEL, value: "traefik" },
-        ...Object.entries(traefikDashboardLabels(dashboard, u)).map(([label, value]) => ({
+      labels = users.apply((u) =>
+        Object.entries(traefikDashboardLabels(dashboard, u)).map(([label, value]) => ({
           label,
           value,
         })),
-      ]);
+      );
     }
-    this.network = new docker.Network(
-      `${name}-network`,
-      { name: s.networkName, driver: "bridge" },
-      { parent: this },
-    );
-    this.image = new docker.RemoteImage(
-      `${name}-image`,
-      { name: s.image, keepLocally: true },
-      { parent: this },
-    );
-    this.container = new docker.Container(
-      `${name}-container`,
-      {
-        name: s.containerName,
-        image: this.image.imageId,
+    ({
+      network: this.network,
+      image: this.image,
+      container: this.container,
+    } = dockerService(this, name, {
+      role: "traefik",
+      image: s.image,
+      containerName: s.containerName,
+      networkName: s.networkName,
+      internal: false,
+      extraNetworks: [args.proxy.networkName],
+      cpus: s.cpus,
+      memoryMiB: s.memoryMiB,
+      healthcheck: {
+        tests: [
+          "CMD",
+          "traefik",
+          "healthcheck",
+          "--ping",
+          `--entrypoints.traefik.address=:${TRAEFIK_INTERNAL_PORT}`,
+          "--ping.entryPoint=traefik",
+        ],
+        interval: "10s",
+        timeout: "3s",
+        retries: 3,
+        startPeriod: "10s",
+      },
+      labels,
+      container: {
         command: this.args,
-        networksAdvanced: [{ name: this.network.name }, { name: args.proxy.networkName }],
         ports: [
           { internal: TRAEFIK_WEB_PORT, external: s.httpPort, ip: s.bindAddress },
           { internal: TRAEFIK_WEBSECURE_PORT, external: s.httpsPort, ip: s.bindAddress },
         ],
-        ...lockedDownContainer(s.cpus, s.memoryMiB),
-        healthcheck: {
-          tests: [
-            "CMD",
-            "traefik",
-            "healthcheck",
-            "--ping",
-            `--entrypoints.traefik.address=:${TRAEFIK_INTERNAL_PORT}`,
-            "--ping.entryPoint=traefik",
-          ],
-          interval: "10s",
-          timeout: "3s",
-          retries: 3,
-          startPeriod: "10s",
-        },
-        labels,
-        wait: true,
-        waitTimeout: 120,
       },
-      { parent: this, dependsOn: [this.network], deleteBeforeReplace: true },
-    );
+    }));
     this.registerOutputs({ args: this.args });
   }
 }

@@ -25,25 +25,22 @@ export interface ProxyRule {
   readonly path: string;
 }
 
+/** Exactly what Traefik's Docker provider (standalone) calls. */
+const TRAEFIK_CALLS = [
+  { method: "HEAD", path: "/_ping" },
+  { method: "GET", path: "/_ping" },
+  { method: "GET", path: "/version" },
+  { method: "GET", path: "/containers/json" },
+  { method: "GET", path: "/containers/{id}/json" },
+  { method: "GET", path: "/events" },
+] as const satisfies readonly ProxyRule[];
+
 /** Named rule sets. */
 export const PROXY_PRESETS = {
-  /** Exactly what Traefik's Docker provider (standalone) calls. */
-  traefik: [
-    { method: "HEAD", path: "/_ping" },
-    { method: "GET", path: "/_ping" },
-    { method: "GET", path: "/version" },
-    { method: "GET", path: "/containers/json" },
-    { method: "GET", path: "/containers/{id}/json" },
-    { method: "GET", path: "/events" },
-  ],
+  traefik: TRAEFIK_CALLS,
   /** Traefik's Docker provider in Swarm mode: the above plus services, tasks, networks, nodes. */
   "traefik-swarm": [
-    { method: "HEAD", path: "/_ping" },
-    { method: "GET", path: "/_ping" },
-    { method: "GET", path: "/version" },
-    { method: "GET", path: "/containers/json" },
-    { method: "GET", path: "/containers/{id}/json" },
-    { method: "GET", path: "/events" },
+    ...TRAEFIK_CALLS,
     { method: "GET", path: "/services" },
     { method: "GET", path: "/tasks" },
     { method: "GET", path: "/networks" },

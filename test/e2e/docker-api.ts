@@ -80,8 +80,16 @@ export class DockerApiOverSsh {
           });
         },
       );
-      req.on("error", reject);
-      req.setTimeout(120_000, () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      // not req.setTimeout: it calls socket.setTimeout, which an SSH channel does not have
+      const timer = setTimeout(() => {
+        stream.destroy();
+        req.destroy(new Error(`${method} ${path}: timed out`));
+      }, 120_000);
+      req.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      req.on("close", () => clearTimeout(timer));
       req.end(payload);
     });
   }

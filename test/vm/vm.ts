@@ -5,7 +5,7 @@
  * off (or kills it), and exit/SIGINT/SIGTERM handlers kill it too. The serial log stays in the
  * work directory.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { Server } from "node:http";
 import { join } from "node:path";
@@ -181,7 +181,20 @@ export class TestVm {
       "virtio-rng-pci",
     ]);
     this.pid = Number(readFileSync(pidFile, "utf8").trim());
-    if (!this.opts.detached) running.add(this);
+    if (!this.opts.detached) {
+      running.add(this);
+      // Signal handlers do not always run (jest's sandbox, SIGKILL, a cut session): a watchdog
+      // outside this process kills qemu once this process is gone.
+      spawn(
+        "sh",
+        [
+          "-c",
+          `while kill -0 ${process.pid} 2>/dev/null; do sleep 2; done; ` +
+            `grep -qx 'qemu-system-x86' /proc/${this.pid}/comm 2>/dev/null && kill -9 ${this.pid}`,
+        ],
+        { detached: true, stdio: "ignore" },
+      ).unref();
+    }
     await this.waitForSsh(timeoutSeconds);
     return (Date.now() - t0) / 1000;
   }
