@@ -37,12 +37,16 @@ exec sudo -n runuser -u $user -- env DOCKER_HOST=unix:///run/user/\$uid/docker.s
   image=\$(docker inspect -f "{{.Config.Image}}" socket-proxy)
   net=\$(docker inspect -f "{{range \\\$k, \\\$v := .NetworkSettings.Networks}}{{\\\$k}}{{end}}" socket-proxy)
   echo "proxy image \$image on network \$net; \$(nproc) CPUs, docker \$(docker version -f {{.Server.Version}})"
-  exec docker run --rm -i --network "\$net" --entrypoint /usr/bin/perl \
+  echo "proxy limits: cpu.max \$(docker exec socket-proxy cat /sys/fs/cgroup/cpu.max), memory.max \$(docker exec socket-proxy cat /sys/fs/cgroup/memory.max)"
+  throttled() { docker exec socket-proxy sed -n "s/^nr_throttled //p" /sys/fs/cgroup/cpu.stat; }
+  before=\$(throttled)
+  docker run --rm -i --network "\$net" --entrypoint /usr/bin/perl \
     --mount type=bind,src=/run/user/'\$uid'/docker.sock,dst=/var/run/docker.sock \
     --mount type=bind,src=/usr,dst=/usr,readonly \
     --mount type=bind,src=/usr/lib,dst=/lib,readonly \
     --mount type=bind,src=/usr/lib64,dst=/lib64,readonly \
-    "\$image" - $requests'
+    "\$image" - $requests
+  echo "proxy CPU throttled \$((\$(throttled) - before)) times during the run (cpu.stat nr_throttled)"'
 REMOTE
 )
 ssh "${ssh_opts[@]}" "$target" "$remote" <"$here/latency.pl"
