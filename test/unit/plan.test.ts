@@ -1,0 +1,166 @@
+/**
+ * Reviewable changes: the per-host program planned twice, with two configs, under mocks. A
+ * one-line config change must be a change of exactly the resource it concerns, with the
+ * rendered text (unit file, daemon.json, proxy config) visible in the plan; a secret's change
+ * must stay a secret; the same config must plan identically.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  Plan,
+  PlanInput,
+  REDACTED,
+  collectPlan,
+  diffPlans,
+  renderPlanText,
+} from "../../stacks/plan";
+import { planInputFromStackFile, stackNames } from "../../stacks/plan-cli";
+
+const ROOT = join(__dirname, "..", "..");
+jest.setTimeout(60_000);
+
+/** Plans `input` with a fresh SDK instance (its runtime state is per module instance). */
+async function plan(input: PlanInput, keepSecrets = false): Promise<Plan> {
+  let result!: Plan;
+  // async: the program is required after the mocks are set, still inside the isolated registry
+  await jest.isolateModulesAsync(async () => {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    result = await collectPlan(
+      {
+        pulumi: require("@pulumi/pulumi"),
+        mocks: require("@pulumi/pulumi/runtime/mocks"),
+        loadProgram: () => require("../../stacks/index"),
+      },
+      input,
+      { keepSecrets },
+    );
+    /* eslint-enable @typescript-eslint/no-require-imports */
+  });
+  return result;
+}
+
+const example = () => planInputFromStackFile("example");
+function withConfig(change: (c: Record<string, unknown>) => void): PlanInput {
+  const input = example();
+  const config = structuredClone(input.config);
+  change(config);
+  return { ...input, config };
+}
+const changedNames = (a: Plan, b: Plan) => diffPlans(a, b).map((c) => `${c.change} ${c.name}`);
+const inputsOf = (p: Plan, name: string) => p.resources.find((r) => r.name === name)!.inputs;
+
+let base: Plan;
+beforeAll(async () => {
+  base = await plan(example());
+});
+
+test("the same config plans identically (text and JSON), and diffs as no change", async () => {
+  const again = await plan(example());
+  expect(renderPlanText(again)).toBe(renderPlanText(base));
+  expect(JSON.stringify(again)).toBe(JSON.stringify(base));
+  expect(diffPlans(base, again)).toEqual([]);
+  expect(base.resources.length).toBe(29);
+});
+
+test("a unit's content: only that unit's command changes, the new line visible", async () => {
+  const after = await plan(
+    withConfig((c) => {
+      (c.services as { execStart: string }[])[0].execStart =
+        "/usr/bin/node /opt/provisioner/server.js --max-tenants 50";
+    }),
+  );
+  expect(diffPlans(base, after)).toEqual([
+    { name: "example-provisioner-unit", change: "changed", fields: ["stdin", "triggers"] },
+  ]);
+  expect(inputsOf(after, "example-provisioner-unit").stdin).toContain(
+    "ExecStart=/usr/bin/node /opt/provisioner/server.js --max-tenants 50\n",
+  );
+  expect(renderPlanText(after)).toContain(
+    "ExecStart=/usr/bin/node /opt/provisioner/server.js --max-tenants 50",
+  );
+});
+
+test("daemon.json: only the daemon-json step changes, the rendered JSON visible", async () => {
+  const after = await plan(
+    withConfig((c) => {
+      (c.daemonConfig as { "log-opts": Record<string, string> })["log-opts"]["max-size"] = "50m";
+    }),
+  );
+  expect(changedNames(base, after)).toEqual(["changed example-docker-daemon-json"]);
+  expect(inputsOf(after, "example-docker-daemon-json").stdin).toContain('"max-size": "50m"');
+});
+
+test("the proxy allowlist: only the proxy container changes, the new rule visible in its config", async () => {
+  const after = await plan(
+    withConfig((c) => {
+      c.socketProxy = { ...(c.socketProxy as object), allow: ["traefik", { sections: ["INFO"] }] };
+    }),
+  );
+  expect(diffPlans(base, after)).toEqual([
+    { name: "example-socket-proxy-container", change: "changed", fields: ["envs"] },
+  ]);
+  const envs = inputsOf(after, "example-socket-proxy-container").envs as string[];
+  expect(envs[0]).toContain("  # GET /info\n");
+  expect(renderPlanText(after)).toContain("# GET /info");
+});
+
+test("an env value (a secret): one resource changes, and the value never shows", async () => {
+  const input = example();
+  const secretA = {
+    ...input,
+    config: { ...input.config, serviceSecrets: { provisioner: { ADMIN_TOKEN: "token-AAAA" } } },
+  };
+  const secretB = {
+    ...input,
+    config: { ...input.config, serviceSecrets: { provisioner: { ADMIN_TOKEN: "token-BBBB" } } },
+  };
+  // in memory, with the values: exactly the env file's command differs
+  const [a, b] = [await plan(secretA, true), await plan(secretB, true)];
+  expect(changedNames(a, b)).toEqual(["changed example-provisioner-env-file"]);
+  // as written: the same resource, its body shown as a secret, the values nowhere
+  const [ra, rb] = [await plan(secretA), await plan(secretB)];
+  expect(inputsOf(rb, "example-provisioner-env-file").stdin).toBe(REDACTED);
+  for (const text of [renderPlanText(ra), renderPlanText(rb), JSON.stringify(rb)])
+    expect(text).not.toMatch(/token-AAAA|token-BBBB/);
+});
+
+test("a new service adds its resources and changes nothing else", async () => {
+  const after = await plan(
+    withConfig((c) => {
+      (c.services as unknown[]).push({ name: "worker", execStart: "/usr/local/bin/worker" });
+    }),
+  );
+  expect(changedNames(base, after)).toEqual(["added example-worker", "added example-worker-unit"]);
+});
+
+test("npm run plan -- --all writes stable text and JSON for every stack, with no secret", () => {
+  const out = mkdtempSync(join(tmpdir(), "hd-plan-"));
+  const run = () =>
+    spawnSync("npx", ["tsx", join(ROOT, "stacks", "plan-cli.ts"), "--all", "--out", out], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+  const r = run();
+  expect(r.stderr.replace(/npm warn.*\n/g, "")).toBe("");
+  expect(r.status).toBe(0);
+  const first = stackNames().map((s) => readFileSync(join(out, `${s}.plan.txt`), "utf8"));
+  expect(run().status).toBe(0);
+  expect(stackNames().map((s) => readFileSync(join(out, `${s}.plan.txt`), "utf8"))).toEqual(first);
+  for (const s of stackNames()) {
+    const json = JSON.parse(readFileSync(join(out, `${s}.plan.json`), "utf8")) as Plan;
+    expect(json.resources.length).toBeGreaterThan(0);
+    expect(JSON.stringify(json)).not.toContain("plan-placeholder");
+  }
+  expect(r.stdout).toMatch(/plan example: 29 resources/);
+}, 60_000);
+
+test("plan refuses an unknown stack, naming the ones it has", () => {
+  const r = spawnSync("npx", ["tsx", join(ROOT, "stacks", "plan-cli.ts"), "--stack", "nope"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(/no stacks\/Pulumi\.nope\.yaml \(have: example, local\)/);
+}, 30_000);
