@@ -22,3 +22,5 @@ const host = new HardenedDockerHost(
 export const serviceUser = host.serviceUserName;
 export const uid = host.uid;
 export const dockerHost = host.dockerHost;
+/** `tcp://socket-proxy:2375` when the socket proxy is deployed. */
+export const proxyEndpoint = host.proxyEndpoint;

@@ -311,9 +311,12 @@ test("the socket proxy: added to the converged host through the deploy key, noth
 });
 
 test("from a container on docker_api: Traefik's five calls work, writes get 403, no route out", async () => {
-  // "outside": the VM's own address (sshd), which a container on a normal network reaches
-  const vmIp = (await vm.run("ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1")).trim();
-  const probe = `if printf '' | nc -w 3 ${vmIp} 22 | grep -q SSH; then echo "outside: reachable"; else echo "outside: unreachable"; fi`;
+  // "outside": an address of the VM itself, outside every container network and outside
+  // rootlesskit's 10.0.2.0/24 (where the VM's own 10.0.2.15 would be slirp's virtual LAN):
+  // a test-only address on the VM's loopback, where sshd listens. A container on a normal
+  // network reaches it through slirp4netns; one on docker_api must not.
+  await sudo("ip addr replace 192.0.2.1/32 dev lo");
+  const probe = `if printf '' | nc -w 5 192.0.2.1 22 | grep -q SSH; then echo "outside: reachable"; else echo "outside: unreachable"; fi`;
   expect(await asUser(`docker run --rm local/busybox:latest sh -c ${shellQuote(probe)}`)).toContain(
     "outside: reachable",
   );
@@ -515,7 +518,7 @@ test("reboot: with nobody logged in, the daemon, the app and the tenant come bac
     if (r.code === 0) break;
     if (Date.now() > deadline) {
       const why = await vm.exec(
-        "sudo -n sh -c 'loginctl show-user provisioner -p Linger -p State; systemctl is-active user@1001.service; systemctl --user -M provisioner@ status --no-pager -l docker.service | tail -25; systemctl status --no-pager -l provisioner.service | tail -15; ls -la /run/user/1001/; curl -s --unix-socket /run/user/1001/docker.sock http://d/containers/json?all=1'",
+        'sudo -n sh -c \'loginctl show-user provisioner -p Linger -p State; systemctl is-active user@1001.service; systemctl --user -M provisioner@ status --no-pager -l docker.service | tail -25; systemctl status --no-pager -l provisioner.service | tail -15; ls -lai /run/user/1001/; curl -s --unix-socket /run/user/1001/docker.sock http://d/containers/json?all=1; echo; curl -s --unix-socket /run/user/1001/docker.sock http://d/containers/socket-proxy/json | grep -o "\\"Health\\":{.*}}" | head -c 3000; echo; curl -s --unix-socket /run/user/1001/docker.sock "http://d/containers/socket-proxy/logs?stdout=1&stderr=1&tail=30" | tr -cd "[:print:]\\n"\'',
       );
       throw new Error(
         `not back after reboot: ${r.stdout}${r.stderr}\n--- diagnostics ---\n${why.stdout}${why.stderr}`,
