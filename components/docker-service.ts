@@ -6,9 +6,50 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { InvalidArgument, checkDockerName, checkImageRef, checkNumber } from "./validate";
 
 /** Label every library container carries, so `verify` and policies can recognise it. */
 export const ROLE_LABEL = "dev.hardened-docker.role";
+
+/** The settings every library container exposes to users. */
+export interface ServiceSettings {
+  readonly image?: string;
+  /** CPU limit in cores. */
+  readonly cpus?: number;
+  /** Memory limit (no swap on top). */
+  readonly memoryMiB?: number;
+  /** Also its DNS name on its networks. */
+  readonly containerName?: string;
+  readonly networkName?: string;
+}
+
+export type ResolvedServiceSettings = Required<ServiceSettings>;
+
+/** Validates `ServiceSettings` under `field`, filling in `defaults`. */
+export function resolveServiceSettings(
+  field: string,
+  args: ServiceSettings,
+  defaults: ResolvedServiceSettings & { readonly minMemoryMiB: number },
+): ResolvedServiceSettings {
+  const memoryMiB = checkNumber(
+    `${field}.memoryMiB`,
+    args.memoryMiB ?? defaults.memoryMiB,
+    defaults.minMemoryMiB,
+    65536,
+  );
+  if (!Number.isInteger(memoryMiB))
+    throw new InvalidArgument(`${field}.memoryMiB`, memoryMiB, "a whole number of MiB");
+  return {
+    image: checkImageRef(`${field}.image`, args.image ?? defaults.image),
+    cpus: checkNumber(`${field}.cpus`, args.cpus ?? defaults.cpus, 0.01, 64),
+    memoryMiB,
+    containerName: checkDockerName(
+      `${field}.containerName`,
+      args.containerName ?? defaults.containerName,
+    ),
+    networkName: checkDockerName(`${field}.networkName`, args.networkName ?? defaults.networkName),
+  };
+}
 
 export interface DockerServiceSpec {
   /** Value of the role label (`socket-proxy`, `traefik`). */

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { dockerService } from "./docker-service";
+import { dockerService, resolveServiceSettings } from "./docker-service";
 import {
   ResolvedProxyPolicy,
   SOCKET_PROXY_HEALTH_PORT,
@@ -9,16 +9,7 @@ import {
   renderSocketProxyConfig,
   resolveProxyPolicy,
 } from "./render/socket-proxy";
-import {
-  InvalidArgument,
-  checkBoolean,
-  checkDockerName,
-  checkImageRef,
-  checkKnownKeys,
-  checkNumber,
-  checkPlainObject,
-  rethrowAsResourceError,
-} from "./validate";
+import { checkBoolean, checkKnownKeys, checkPlainObject, rethrowAsResourceError } from "./validate";
 
 export const SOCKET_PROXY_TYPE = "hardened-docker:docker:SocketProxy";
 
@@ -88,17 +79,17 @@ export function resolveSocketProxy(
     { allow: args.allow, apiVersionPrefix: args.apiVersionPrefix },
     field,
   );
-  const memoryMiB = checkNumber(`${field}.memoryMiB`, args.memoryMiB ?? 128, 16, 65536);
-  if (!Number.isInteger(memoryMiB))
-    throw new InvalidArgument(`${field}.memoryMiB`, memoryMiB, "a whole number of MiB");
   return {
     enabled: checkBoolean(`${field}.enabled`, args.enabled ?? true),
     policy,
-    image: checkImageRef(`${field}.image`, args.image ?? DEFAULT_SOCKET_PROXY_IMAGE),
-    cpus: checkNumber(`${field}.cpus`, args.cpus ?? 0.15, 0.01, 64),
-    memoryMiB,
-    containerName: checkDockerName(`${field}.containerName`, args.containerName ?? "socket-proxy"),
-    networkName: checkDockerName(`${field}.networkName`, args.networkName ?? "docker_api"),
+    ...resolveServiceSettings(field, args, {
+      image: DEFAULT_SOCKET_PROXY_IMAGE,
+      cpus: 0.15,
+      memoryMiB: 128,
+      minMemoryMiB: 16,
+      containerName: "socket-proxy",
+      networkName: "docker_api",
+    }),
   };
 }
 

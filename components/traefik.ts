@@ -11,15 +11,12 @@ import {
   traefikArgs,
   traefikDashboardLabels,
 } from "./render/traefik";
-import { dockerService } from "./docker-service";
+import { dockerService, resolveServiceSettings } from "./docker-service";
 import {
   InvalidArgument,
   checkArray,
   checkBoolean,
-  checkDockerName,
-  checkImageRef,
   checkKnownKeys,
-  checkNumber,
   checkOneOf,
   checkPlainObject,
   checkPort,
@@ -152,9 +149,6 @@ export function resolveTraefik(
   const bindAddress = args.bindAddress ?? "0.0.0.0";
   if (!/^(\d{1,3}\.){3}\d{1,3}$|^::$|^::1$/.test(bindAddress))
     throw new InvalidArgument(`${field}.bindAddress`, bindAddress, "an IPv4 address, :: or ::1");
-  const memoryMiB = checkNumber(`${field}.memoryMiB`, args.memoryMiB ?? 256, 32, 65536);
-  if (!Number.isInteger(memoryMiB))
-    throw new InvalidArgument(`${field}.memoryMiB`, memoryMiB, "a whole number of MiB");
   let dashboard: TraefikDashboardArgs | undefined;
   if (args.dashboard !== undefined) {
     dashboard = checkTraefikDashboard(`${field}.dashboard`, args.dashboard);
@@ -174,7 +168,6 @@ export function resolveTraefik(
   }
   return {
     enabled: checkBoolean(`${field}.enabled`, args.enabled ?? true),
-    image: checkImageRef(`${field}.image`, args.image ?? DEFAULT_TRAEFIK_IMAGE),
     httpPort,
     httpsPort,
     bindAddress,
@@ -186,10 +179,14 @@ export function resolveTraefik(
       "ERROR",
     ] as const),
     extraArgs: checkTraefikExtraArgs(`${field}.extraArgs`, args.extraArgs ?? []),
-    cpus: checkNumber(`${field}.cpus`, args.cpus ?? 0.5, 0.01, 64),
-    memoryMiB,
-    containerName: checkDockerName(`${field}.containerName`, args.containerName ?? "traefik"),
-    networkName: checkDockerName(`${field}.networkName`, args.networkName ?? "web"),
+    ...resolveServiceSettings(field, args, {
+      image: DEFAULT_TRAEFIK_IMAGE,
+      cpus: 0.5,
+      memoryMiB: 256,
+      minMemoryMiB: 32,
+      containerName: "traefik",
+      networkName: "web",
+    }),
   };
 }
 
