@@ -139,6 +139,8 @@ export class SocketProxy extends pulumi.ComponentResource {
       aliases: [s.containerName],
       cpus: s.cpus,
       memoryMiB: s.memoryMiB,
+      // generous timeout and start period: a probe is an exec in the container, which took
+      // seconds on a loaded, emulated test VM (with 3 s, becoming healthy took up to 115 s there)
       healthcheck: {
         tests: [
           "CMD",
@@ -149,9 +151,9 @@ export class SocketProxy extends pulumi.ComponentResource {
           `http://127.0.0.1:${SOCKET_PROXY_HEALTH_PORT}/healthz`,
         ],
         interval: "10s",
-        timeout: "3s",
+        timeout: "10s",
         retries: 3,
-        startPeriod: "5s",
+        startPeriod: "30s",
       },
       container: {
         user: "0:0",

@@ -261,9 +261,9 @@ export class Traefik extends pulumi.ComponentResource {
           "--ping.entryPoint=traefik",
         ],
         interval: "10s",
-        timeout: "3s",
+        timeout: "10s",
         retries: 3,
-        startPeriod: "10s",
+        startPeriod: "30s",
       },
       labels,
       container: {
