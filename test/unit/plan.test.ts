@@ -8,38 +8,15 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  Plan,
-  PlanInput,
-  REDACTED,
-  collectPlan,
-  diffPlans,
-  renderPlanText,
-} from "../../stacks/plan";
+import { Plan, PlanInput, REDACTED, diffPlans, renderPlanText } from "../../stacks/plan";
+import { planInIsolation } from "./helpers/plan";
 import { planInputFromStackFile, stackNames } from "../../stacks/plan-cli";
 
 const ROOT = join(__dirname, "..", "..");
 jest.setTimeout(60_000);
 
 /** Plans `input` with a fresh SDK instance (its runtime state is per module instance). */
-async function plan(input: PlanInput, keepSecrets = false): Promise<Plan> {
-  let result!: Plan;
-  // async: the program is required after the mocks are set, still inside the isolated registry
-  await jest.isolateModulesAsync(async () => {
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    result = await collectPlan(
-      {
-        pulumi: require("@pulumi/pulumi"),
-        mocks: require("@pulumi/pulumi/runtime/mocks"),
-        loadProgram: () => require("../../stacks/index"),
-      },
-      input,
-      { keepSecrets },
-    );
-    /* eslint-enable @typescript-eslint/no-require-imports */
-  });
-  return result;
-}
+const plan = planInIsolation;
 
 const example = () => planInputFromStackFile("example");
 function withConfig(change: (c: Record<string, unknown>) => void): PlanInput {

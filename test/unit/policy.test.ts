@@ -17,7 +17,7 @@ import {
   sshHostKeyPinned,
   traefikNotExposedByDefault,
 } from "../../policy/policies";
-import { Plan, collectPlan } from "../../stacks/plan";
+import { planInIsolation } from "./helpers/plan";
 import { planInputFromStackFile } from "../../stacks/plan-cli";
 
 jest.setTimeout(60_000);
@@ -324,21 +324,8 @@ test("every policy is mandatory, named and described, and in the pack", () => {
 });
 
 test("everything the example stack registers passes the whole pack", async () => {
-  let plan!: Plan;
-  await jest.isolateModulesAsync(async () => {
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    plan = await collectPlan(
-      {
-        pulumi: require("@pulumi/pulumi"),
-        mocks: require("@pulumi/pulumi/runtime/mocks"),
-        loadProgram: () => require("../../stacks/index"),
-      },
-      planInputFromStackFile("example"),
-      // policies see inputs in clear, as Pulumi hands them over
-      { keepSecrets: true },
-    );
-    /* eslint-enable @typescript-eslint/no-require-imports */
-  });
+  // policies see inputs in clear, as Pulumi hands them over
+  const plan = await planInIsolation(planInputFromStackFile("example"), true);
   const found = plan.resources.flatMap((r) =>
     policies.flatMap((p) =>
       violations(p, r.type, r.inputs).map((m) => `${p.name} ${r.name}: ${m}`),
