@@ -6,6 +6,7 @@ import { DockerApiSettings, dockerApiProvider, resolveDockerApiSettings } from "
 import { EnvironmentFile } from "./environment-file";
 import { Linger } from "./linger";
 import { hardeningPreset } from "./render/hardening";
+import { rootlessDockerSocket, userRuntimeDir } from "./render/rootless-docker-unit";
 import { UnitFileSections, UnitSection } from "./render/systemd-unit";
 import { DockerSettings, RootlessDocker, resolveDockerSettings } from "./rootless-docker";
 import { ServiceUser, ServiceUserSettings, resolveServiceUser } from "./service-user";
@@ -196,18 +197,19 @@ export function appServiceUnit(
   home: string,
 ): UnitFileSections {
   const after = ["network-online.target", ...(svc.after ?? [])];
-  const runtimeDir = `/run/user/${uid}`;
+  const runtimeDir = userRuntimeDir(uid);
+  const socket = rootlessDockerSocket(uid);
   const service: Record<string, UnitSection[string]> = {
     Type: "simple",
     User: user,
     Group: user,
     WorkingDirectory: svc.workingDirectory ?? home,
-    Environment: [`DOCKER_HOST=unix://${runtimeDir}/docker.sock`, `XDG_RUNTIME_DIR=${runtimeDir}`],
+    Environment: [`DOCKER_HOST=unix://${socket}`, `XDG_RUNTIME_DIR=${runtimeDir}`],
   };
   if (svc.environment && Object.keys(svc.environment).length > 0)
     service.EnvironmentFile = environmentFilePath(svc.name);
   // After a reboot the user's daemon starts in parallel: wait for its socket, not a fixed time.
-  service.ExecStartPre = `/usr/bin/timeout 120 /bin/sh -c 'until [ -S ${runtimeDir}/docker.sock ]; do sleep 1; done'`;
+  service.ExecStartPre = `/usr/bin/timeout 120 /bin/sh -c 'until [ -S ${socket} ]; do sleep 1; done'`;
   service.ExecStart = svc.execStart;
   service.Restart = svc.restart ?? "always";
   service.RestartSec = 5;
@@ -339,7 +341,7 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
       const dockerOpts = { parent: this, providers: { docker: this.dockerProvider } };
       this.socketProxy = new SocketProxy(
         `${name}-socket-proxy`,
-        { ...proxySettings, dockerSocket: this.uid.apply((uid) => `/run/user/${uid}/docker.sock`) },
+        { ...proxySettings, dockerSocket: this.uid.apply(rootlessDockerSocket) },
         dockerOpts,
       );
       this.proxyEndpoint = this.socketProxy.endpoint;

@@ -3,7 +3,11 @@ import * as command from "@pulumi/command";
 import { ConnectionArgs, resolveConnection } from "./connection";
 import { hostCommand } from "./host-command";
 import { DaemonConfig, renderDaemonJson } from "./render/daemon-json";
-import { PortDriver, rootlessDockerUnit } from "./render/rootless-docker-unit";
+import {
+  PortDriver,
+  rootlessDockerSocket,
+  rootlessDockerUnit,
+} from "./render/rootless-docker-unit";
 import { renderSystemdUnit } from "./render/systemd-unit";
 import {
   InstallMethod,
@@ -315,7 +319,7 @@ export class RootlessDocker extends pulumi.ComponentResource {
     // resolves only once the daemon answers: a docker.Provider built on it must not dial earlier
     this.dockerHost = pulumi
       .all([args.uid, this.ready.stdout])
-      .apply(([uid]) => `unix:///run/user/${uid}/docker.sock`);
+      .apply(([uid]) => `unix://${rootlessDockerSocket(uid)}`);
     this.registerOutputs({ dockerHost: this.dockerHost, daemonJson: this.daemonJson });
   }
 }

@@ -5,9 +5,11 @@
  * only ever opens a stream to the Docker API: it never gets a shell.
  */
 
+import { rootlessDockerSocket } from "./rootless-docker-unit";
+
 /** The forced command of a deploy key. `docker` is found on sshd's default PATH. */
 export function dockerDialStdioCommand(uid: number): string {
-  return `/usr/bin/env DOCKER_HOST=unix:///run/user/${uid}/docker.sock docker system dial-stdio`;
+  return `/usr/bin/env DOCKER_HOST=unix://${rootlessDockerSocket(uid)} docker system dial-stdio`;
 }
 
 /** authorized_keys text for `keys` (already validated with `checkPublicKey`). */

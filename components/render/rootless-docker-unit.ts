@@ -3,6 +3,16 @@ import type { UnitFileSections } from "./systemd-unit";
 
 export type PortDriver = "builtin" | "slirp4netns";
 
+/** The service user's runtime directory, `/run/user/<uid>` (XDG_RUNTIME_DIR). */
+export function userRuntimeDir(uid: number): string {
+  return `/run/user/${uid}`;
+}
+
+/** The rootless daemon's socket: `/run/user/<uid>/docker.sock`. */
+export function rootlessDockerSocket(uid: number): string {
+  return `${userRuntimeDir(uid)}/docker.sock`;
+}
+
 /**
  * The user-level `docker.service` that runs the rootless daemon, equivalent to what
  * `dockerd-rootless-setuptool.sh install` writes, but rendered here so its content is
