@@ -56,10 +56,27 @@ interface RegisterRequest {
   getDependenciesList(): string[];
 }
 
+/** True when `v` is a secret as the SDK serializes it (what mocks and policies receive). */
+export function isSecretWrapper(v: unknown): v is { value: unknown } {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    (v as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE_SIG
+  );
+}
+
+/** `v` with every secret wrapper replaced by its value (as a provider receives inputs). */
+export function unwrapSecrets(v: unknown): unknown {
+  if (isSecretWrapper(v)) return unwrapSecrets(v.value);
+  if (Array.isArray(v)) return v.map(unwrapSecrets);
+  if (v && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+  return v;
+}
+
 /** Replaces secret wrappers by `[secret]` (or by the value, with `keepSecrets`) and sorts keys. */
 function normalise(v: unknown, keepSecrets: boolean): unknown {
-  if (v && typeof v === "object" && (v as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE_SIG)
-    return keepSecrets ? normalise((v as { value: unknown }).value, true) : REDACTED;
+  if (isSecretWrapper(v)) return keepSecrets ? normalise(v.value, true) : REDACTED;
   if (Array.isArray(v)) return v.map((x) => normalise(x, keepSecrets));
   if (v && typeof v === "object")
     return Object.fromEntries(

@@ -28,6 +28,7 @@
 import * as pulumiTypes from "@pulumi/pulumi";
 import { Client } from "ssh2";
 import { sshExec } from "../vm/ssh";
+import { unwrapSecrets as unwrap } from "../../stacks/plan";
 import { DockerEngine, DockerState, PerformedDocker, isDockerResource } from "./docker-engine";
 
 export interface PerformedCommand {
@@ -69,15 +70,6 @@ export interface ApplyOptions {
 
 /** The SDK's marker for a value not known (as in a preview): applies on it do not run. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-function unwrap(v: unknown): unknown {
-  if (v && typeof v === "object" && SECRET_SIG in (v as object))
-    return unwrap((v as { value: unknown }).value);
-  if (Array.isArray(v)) return v.map(unwrap);
-  if (v && typeof v === "object")
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
-  return v;
-}
 
 /**
  * Applies the stack program with `config` (keys without the project prefix; objects are

@@ -4,6 +4,7 @@
  * Import this BEFORE the code under test: `setMocks` must run first.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { isSecretWrapper, unwrapSecrets } from "../../../stacks/plan";
 // The mock monitor does not hand dependencies to `newResource`; tests read them off the
 // registration request instead.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -27,8 +28,6 @@ export const recorded: Recorded[] = [];
 
 /** Fake stdout per remote command name (e.g. the service-user report). */
 export const commandStdout: Record<string, string> = {};
-
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 interface RegisterRequest {
   getType(): string;
@@ -94,22 +93,8 @@ function defaultStdout(name: string): string {
 }
 
 /** True when the raw serialized value is a Pulumi secret. */
-export function isSecret(raw: unknown): boolean {
-  return (
-    typeof raw === "object" &&
-    raw !== null &&
-    (raw as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG
-  );
-}
-
-/** The value with every secret wrapper replaced by its plain value. */
-export function unwrapSecrets(raw: unknown): unknown {
-  if (isSecret(raw)) return unwrapSecrets((raw as { value: unknown }).value);
-  if (Array.isArray(raw)) return raw.map(unwrapSecrets);
-  if (raw && typeof raw === "object")
-    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, unwrapSecrets(v)]));
-  return raw;
-}
+export const isSecret = isSecretWrapper;
+export { unwrapSecrets };
 
 /** Resolves an Output in a test. */
 export function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
