@@ -7,7 +7,7 @@
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
 import { Client } from "ssh2";
-import type { SshTarget } from "../vm/ssh";
+import { SshTarget, hostKeyMatches } from "../vm/ssh";
 
 export interface ApiResponse {
   readonly status: number;
@@ -24,7 +24,6 @@ export class DockerApiOverSsh {
   private connect(): Promise<Client> {
     this.ready ??= new Promise((resolve, reject) => {
       const c = new Client();
-      const b64 = this.target.hostKey?.trim().split(/\s+/)[1];
       c.on("ready", () => resolve(c))
         .on("error", (e) => {
           this.ready = undefined;
@@ -37,8 +36,7 @@ export class DockerApiOverSsh {
           username: this.target.user,
           privateKey: this.target.privateKey,
           readyTimeout: 30_000,
-          hostVerifier: (key: Buffer) =>
-            b64 === undefined || key.equals(Buffer.from(b64, "base64")),
+          hostVerifier: (key: Buffer) => hostKeyMatches(this.target.hostKey, key),
         });
       this.client = c;
     });

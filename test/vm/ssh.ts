@@ -28,7 +28,8 @@ export interface ExecOptions {
 
 export class SshConnectError extends Error {}
 
-function hostKeyMatches(pinned: string | undefined, offered: Buffer): boolean {
+/** The host key check of `remote.Command`: the offered key must be the pinned one, if any. */
+export function hostKeyMatches(pinned: string | undefined, offered: Buffer): boolean {
   if (pinned === undefined) return true;
   const b64 = pinned.trim().split(/\s+/)[1] ?? "";
   return offered.equals(Buffer.from(b64, "base64"));
