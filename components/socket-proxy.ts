@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { dockerService, resolveServiceSettings } from "./docker-service";
+import { ResolvedServiceSettings, dockerService, resolveServiceSettings } from "./docker-service";
 import {
   ResolvedProxyPolicy,
   SOCKET_PROXY_HEALTH_PORT,
@@ -47,14 +47,9 @@ export interface SocketProxyArgs extends SocketProxySettings {
   readonly dockerSocket: pulumi.Input<string>;
 }
 
-export interface ResolvedSocketProxy {
+export interface ResolvedSocketProxy extends ResolvedServiceSettings {
   readonly enabled: boolean;
   readonly policy: ResolvedProxyPolicy;
-  readonly image: string;
-  readonly cpus: number;
-  readonly memoryMiB: number;
-  readonly containerName: string;
-  readonly networkName: string;
 }
 
 const SETTINGS_KEYS = [

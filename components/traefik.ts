@@ -11,7 +11,7 @@ import {
   traefikArgs,
   traefikDashboardLabels,
 } from "./render/traefik";
-import { dockerService, resolveServiceSettings } from "./docker-service";
+import { ResolvedServiceSettings, dockerService, resolveServiceSettings } from "./docker-service";
 import {
   InvalidArgument,
   checkArray,
@@ -84,19 +84,14 @@ export interface TraefikArgs extends TraefikSettings {
   readonly unprivilegedPortStart?: number;
 }
 
-export interface ResolvedTraefik {
+export interface ResolvedTraefik extends ResolvedServiceSettings {
   readonly enabled: boolean;
-  readonly image: string;
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly bindAddress: string;
   readonly dashboard?: TraefikDashboardArgs;
   readonly logLevel: "DEBUG" | "INFO" | "WARN" | "ERROR";
   readonly extraArgs: string[];
-  readonly cpus: number;
-  readonly memoryMiB: number;
-  readonly containerName: string;
-  readonly networkName: string;
 }
 
 const KEYS = [
