@@ -22,3 +22,4 @@ export * from "./socket-proxy";
 export * from "./traefik";
 export * from "./render/traefik";
 export * from "./render/authorized-keys";
+export * from "./verify";

@@ -28,6 +28,20 @@ export interface Privilege {
 }
 
 /**
+ * `as_user USER CMD...` for bash scripts run as root: runs CMD as USER with the environment its
+ * systemd user manager and rootless Docker need (sudo/runuser set neither XDG_RUNTIME_DIR nor
+ * the bus address).
+ */
+export const AS_USER_FUNCTION = String.raw`as_user() {
+  local u=$1 uid home; shift
+  uid=$(id -u "$u"); home=$(getent passwd "$u" | cut -d: -f6)
+  (cd / && runuser -u "$u" -- env -i HOME="$home" USER="$u" LOGNAME="$u" LC_ALL=C \
+    PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin XDG_RUNTIME_DIR="/run/user/$uid" \
+    DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$uid/bus" \
+    DOCKER_HOST="unix:///run/user/$uid/docker.sock" "$@")
+}`;
+
+/**
  * Functions every generated script may use. Kept in one block so that each script prints its
  * changes the same way: `hardened-docker: <step>: changed: <what>`, or a single
  * `hardened-docker: <step>: no change` line when it found the host already converged.
@@ -65,16 +79,7 @@ write_file() {
   chown "$owner:$group" "$tmp"; chmod "$mode" "$tmp"; mv -f "$tmp" "$path"
   file_changed=1; changed "wrote $path"
 }
-# as_user USER CMD...: run CMD as USER with the environment its systemd user manager and
-# rootless Docker need (sudo/runuser set neither XDG_RUNTIME_DIR nor the bus address).
-as_user() {
-  local u=$1 uid home; shift
-  uid=$(id -u "$u"); home=$(getent passwd "$u" | cut -d: -f6)
-  (cd / && runuser -u "$u" -- env -i HOME="$home" USER="$u" LOGNAME="$u" LC_ALL=C \
-    PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin XDG_RUNTIME_DIR="/run/user/$uid" \
-    DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$uid/bus" \
-    DOCKER_HOST="unix:///run/user/$uid/docker.sock" "$@")
-}`;
+${AS_USER_FUNCTION}`;
 
 /**
  * Wraps a script body into the command string a `remote.Command` runs: bash with strict

@@ -178,31 +178,69 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
   };
 }
 
+const NUMBER_KEYS = new Set([
+  "port",
+  "serviceUserUid",
+  "subordinateIdStart",
+  "subordinateIdCount",
+  "unprivilegedPortStart",
+]);
+const BOOLEAN_KEYS = new Set([
+  "sudo",
+  "insecureIgnoreHostKey",
+  "removeServiceUserOnDestroy",
+  "disableRootfulDaemon",
+]);
+const OBJECT_KEYS = new Set(["daemonConfig", "services", "deployKeys", "socketProxy", "traefik"]);
+
 /** Adapts `pulumi.Config` (typed getters, so `port: "22"` in YAML is still a number). */
 export function pulumiConfigSource(config: pulumi.Config): ConfigSource {
-  const numbers = new Set([
-    "port",
-    "serviceUserUid",
-    "subordinateIdStart",
-    "subordinateIdCount",
-    "unprivilegedPortStart",
-  ]);
-  const booleans = new Set([
-    "sudo",
-    "insecureIgnoreHostKey",
-    "removeServiceUserOnDestroy",
-    "disableRootfulDaemon",
-  ]);
-  const objects = new Set(["daemonConfig", "services", "deployKeys", "socketProxy", "traefik"]);
   return {
     get(key) {
-      if (numbers.has(key)) return config.getNumber(key);
-      if (booleans.has(key)) return config.getBoolean(key);
-      if (objects.has(key)) return config.getObject(key);
+      if (NUMBER_KEYS.has(key)) return config.getNumber(key);
+      if (BOOLEAN_KEYS.has(key)) return config.getBoolean(key);
+      if (OBJECT_KEYS.has(key)) return config.getObject(key);
       return config.get(key);
     },
     requireSecret: (key) => config.requireSecret(key),
     getSecretObject: (key) => config.getSecretObject(key),
+  };
+}
+
+/**
+ * The same reading of plain values (a stack file read without the Pulumi CLI): `"22"` is a
+ * number, `"true"` a boolean, a JSON string an object, as `pulumi.Config` would give them.
+ */
+export function plainConfigSource(values: Readonly<Record<string, unknown>>): ConfigSource {
+  const get = (key: string): unknown => {
+    const v = values[key];
+    if (typeof v !== "string") return v;
+    if (NUMBER_KEYS.has(key)) {
+      const n = Number(v);
+      if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgument(key, v, "a number");
+      return n;
+    }
+    if (BOOLEAN_KEYS.has(key)) {
+      if (v !== "true" && v !== "false") throw new InvalidArgument(key, v, "true or false");
+      return v === "true";
+    }
+    if (OBJECT_KEYS.has(key)) {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        throw new InvalidArgument(key, v, "a JSON or YAML object");
+      }
+    }
+    return v;
+  };
+  return {
+    get,
+    requireSecret: (key) => {
+      const v = values[key];
+      if (typeof v !== "string") throw new InvalidArgument(key, undefined, "a secret string");
+      return pulumi.secret(v);
+    },
+    getSecretObject: (key) => (values[key] === undefined ? undefined : pulumi.secret(get(key))),
   };
 }
 

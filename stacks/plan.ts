@@ -9,6 +9,7 @@
  */
 import type * as pulumiTypes from "@pulumi/pulumi";
 import { stringify } from "yaml";
+import type { StackConfig } from "./stack-file";
 
 export const REDACTED = "[secret]";
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -32,13 +33,8 @@ export interface Plan {
   readonly resources: readonly PlannedResource[];
 }
 
-export interface PlanInput {
-  readonly stack: string;
-  /** Config without the project prefix; objects as objects. */
-  readonly config: Record<string, unknown>;
-  /** Keys whose values are secrets. */
-  readonly secretKeys: readonly string[];
-}
+/** A stack's config, as `planInputFromStackFile` reads it. */
+export type PlanInput = StackConfig;
 
 export interface PlanRuntime {
   /** A fresh `@pulumi/pulumi` (its runtime state is global to the module instance). */

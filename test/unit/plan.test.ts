@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Plan, PlanInput, REDACTED, diffPlans, renderPlanText } from "../../stacks/plan";
 import { planInIsolation } from "./helpers/plan";
-import { planInputFromStackFile, stackNames } from "../../stacks/plan-cli";
+import { planInputFromStackFile, stackNames } from "../../stacks/stack-file";
 
 const ROOT = join(__dirname, "..", "..");
 jest.setTimeout(60_000);

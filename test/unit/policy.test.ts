@@ -18,7 +18,7 @@ import {
   traefikNotExposedByDefault,
 } from "../../policy/policies";
 import { planInIsolation } from "./helpers/plan";
-import { planInputFromStackFile } from "../../stacks/plan-cli";
+import { planInputFromStackFile } from "../../stacks/stack-file";
 
 jest.setTimeout(60_000);
 

@@ -3,6 +3,7 @@
  * pinned one exactly as `remote.Command` does with `connection.hostKey`.
  */
 import { Client } from "ssh2";
+import { hostKeyMatches } from "../../components/verify/verify-host";
 
 export interface SshTarget {
   readonly host: string;
@@ -28,12 +29,7 @@ export interface ExecOptions {
 
 export class SshConnectError extends Error {}
 
-/** The host key check of `remote.Command`: the offered key must be the pinned one, if any. */
-export function hostKeyMatches(pinned: string | undefined, offered: Buffer): boolean {
-  if (pinned === undefined) return true;
-  const b64 = pinned.trim().split(/\s+/)[1] ?? "";
-  return offered.equals(Buffer.from(b64, "base64"));
-}
+export { hostKeyMatches };
 
 /** Runs `command` on the target; resolves with its exit code and output. */
 export function sshExec(

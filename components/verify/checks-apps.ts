@@ -1,0 +1,217 @@
+/** Checks of the app units: state, drift, exposure, EnvironmentFile, and how they reach Docker. */
+import { appServiceUnit } from "../hardened-docker-host";
+import { renderSystemdUnit } from "../render/systemd-unit";
+import { rootlessDockerSocket } from "../render/rootless-docker-unit";
+import type { ExpectedService, VerifyExpectation } from "./expected";
+import type { HostFacts, UnitFacts } from "./facts";
+import { Check, fail, pass, warn } from "./check";
+
+/**
+ * The runbook's three failure modes: what the app logs, what it means, how to fix it. `fix`
+ * gets the service user, its socket and the unit.
+ */
+export const FAILURE_MODES = [
+  {
+    id: "root-socket",
+    pattern: /permission denied[^\n]*\/(?:var\/)?run\/docker\.sock/i,
+    meaning: "the service points at the root daemon's socket (/var/run/docker.sock)",
+  },
+  {
+    id: "user-socket-missing",
+    pattern:
+      /\/run\/user\/\d+\/docker\.sock[^\n]*no such file|no such file[^\n]*\/run\/user\/\d+\/docker\.sock/i,
+    meaning: "the user daemon is not up, or linger is off",
+  },
+  {
+    id: "wrong-environment",
+    pattern: /Cannot connect to the Docker daemon/i,
+    meaning: "the unit's environment does not lead to the user daemon",
+  },
+] as const;
+
+export function appChecks(f: HostFacts, e: VerifyExpectation): Check[] {
+  return e.services.flatMap((svc) => {
+    const unit = `${svc.args.name}.service`;
+    const facts = f.units.get(unit);
+    return facts ? serviceChecks(f, e, svc, unit, facts) : [];
+  });
+}
+
+function serviceChecks(
+  f: HostFacts,
+  e: VerifyExpectation,
+  svc: ExpectedService,
+  unit: string,
+  u: UnitFacts,
+): Check[] {
+  const id = (what: string) => `app.${svc.args.name}.${what}`;
+  const user = e.serviceUser;
+  const checks: Check[] = [];
+  const state = `${u.show.ActiveState ?? "?"} (${u.show.SubState ?? "?"}), ${u.show.UnitFileState ?? "?"}, ${u.show.NRestarts ?? "?"} restarts`;
+  checks.push(
+    u.show.ActiveState === "active" && u.show.UnitFileState === "enabled"
+      ? pass(id("active"), `${unit} is enabled and active`, state)
+      : fail(
+          id("active"),
+          `${unit} is enabled and active`,
+          state,
+          `sudo systemctl enable --now ${unit}; see journalctl -u ${unit} for why it stopped.`,
+          ["docker.user-service"],
+        ),
+  );
+
+  if (f.user) {
+    const expected = renderSystemdUnit(appServiceUnit(svc.args, user, f.user.uid, f.user.home));
+    const dropIns = (u.show.DropInPaths ?? "").trim();
+    const diff = lineDiff(expected, u.file.endsWith("\n") ? u.file : `${u.file}\n`);
+    const drift = [
+      ...(diff ? [diff] : []),
+      ...(dropIns ? [`drop-ins change it: ${dropIns}`] : []),
+      ...(u.show.NeedDaemonReload === "yes" ? ["changed on disk since systemd loaded it"] : []),
+    ];
+    checks.push(
+      drift.length === 0
+        ? pass(
+            id("unit-file"),
+            `${unit} matches the rendered unit`,
+            `/etc/systemd/system/${unit} is as rendered`,
+          )
+        : fail(
+            id("unit-file"),
+            `${unit} matches the rendered unit`,
+            drift.join("; "),
+            `Someone edited it: re-apply the rendered unit (pulumi up --replace on the ${svc.args.name} unit step)${dropIns ? " and remove the drop-ins" : ""}, then sudo systemctl daemon-reload && sudo systemctl restart ${unit}.`,
+            ["service-user.exists"],
+          ),
+    );
+  }
+
+  const exposureId = id("exposure");
+  const exposureTitle = `${unit} exposure (systemd-analyze security) at most ${e.maxExposure}`;
+  checks.push(
+    u.exposure === undefined
+      ? warn(
+          exposureId,
+          exposureTitle,
+          `no score: ${u.exposureLine || "no output"}`,
+          "Run systemd-analyze security " + unit + " on the host to see why.",
+        )
+      : u.exposure <= e.maxExposure
+        ? pass(exposureId, exposureTitle, u.exposureLine)
+        : warn(
+            exposureId,
+            exposureTitle,
+            u.exposureLine,
+            `Restore the hardening preset (unit drift?) or tighten it; systemd-analyze security ${unit} lists each setting.`,
+          ),
+  );
+
+  if (svc.environmentFile) {
+    const envFile = svc.environmentFile;
+    const want = `640 root ${user}`;
+    const env = u.environmentFile;
+    const problems = [
+      ...(env?.stat !== want ? [`${envFile}: ${env?.stat || "missing"} (want ${want})`] : []),
+      ...(env?.overrides.length
+        ? [`sets ${env.overrides.map((l) => l.split("=")[0]).join(", ")}`]
+        : []),
+    ];
+    checks.push(
+      problems.length === 0
+        ? pass(
+            id("environment-file"),
+            `${envFile} is 0640 root:${user}`,
+            `${envFile}: ${env?.stat}`,
+          )
+        : fail(
+            id("environment-file"),
+            `${envFile} is 0640 root:${user}`,
+            problems.join("; "),
+            `It holds secrets: sudo chown root:${user} ${envFile} && sudo chmod 0640 ${envFile}${env?.overrides.length ? `, and remove DOCKER_HOST/XDG_RUNTIME_DIR from it (the unit sets them)` : ""}.`,
+          ),
+    );
+  }
+  checks.push(connectionCheck(f, u, id("docker-connection"), unit, user, svc.environmentFile));
+  return checks;
+}
+
+/** The runbook's failure modes, diagnosed from the unit's environment, the socket and its log. */
+function connectionCheck(
+  f: HostFacts,
+  u: UnitFacts,
+  id: string,
+  unit: string,
+  user: string,
+  envFile: string | undefined,
+): Check {
+  const title = `${unit} reaches the rootless daemon (runbook failure modes)`;
+  const uid = f.user?.uid;
+  const want = uid === undefined ? undefined : `unix://${rootlessDockerSocket(uid)}`;
+  const fromUnit = /(?:^|\s)DOCKER_HOST=(\S+)/.exec(u.show.Environment ?? "")?.[1];
+  const fromFile = u.environmentFile?.overrides
+    .find((l) => l.startsWith("DOCKER_HOST="))
+    ?.slice("DOCKER_HOST=".length)
+    .replace(/^"(.*)"$/, "$1");
+  const effective = fromFile ?? fromUnit;
+  const where = fromFile !== undefined ? `${envFile}` : `the unit's Environment=`;
+  const reapply = `Re-apply the rendered unit (it sets DOCKER_HOST=${want ?? "unix:///run/user/<uid>/docker.sock"})${fromFile !== undefined ? ` and remove DOCKER_HOST from ${envFile}` : ""}, then sudo systemctl restart ${unit}.`;
+  if (effective === undefined || /^unix:\/\/\/(?:var\/)?run\/docker\.sock$/.test(effective)) {
+    return fail(
+      id,
+      title,
+      `DOCKER_HOST ${effective === undefined ? "unset (the client falls back to /var/run/docker.sock)" : `= ${effective} (${where})`}: "permission denied ... /var/run/docker.sock" = ${FAILURE_MODES[0].meaning}`,
+      reapply,
+    );
+  }
+  if (want !== undefined && effective !== want) {
+    return fail(
+      id,
+      title,
+      `DOCKER_HOST = ${effective} (${where}), not ${want}: "Cannot connect to the Docker daemon" = ${FAILURE_MODES[2].meaning}`,
+      reapply,
+    );
+  }
+  if (f.userSocket === false) {
+    return fail(
+      id,
+      title,
+      `${rootlessDockerSocket(uid ?? 0)} does not exist: "no such file ... /run/user/${uid}/docker.sock" = ${FAILURE_MODES[1].meaning}`,
+      `Turn linger on (sudo loginctl enable-linger ${user}) and start the daemon (sudo systemctl --user -M ${user}@ start docker).`,
+      ["docker.user-service"],
+    );
+  }
+  const logged = u.journal
+    .map((line) => ({ line, mode: FAILURE_MODES.find((m) => m.pattern.test(line)) }))
+    .filter((x) => x.mode !== undefined);
+  if (logged.length > 0) {
+    const last = logged[logged.length - 1];
+    return warn(
+      id,
+      title,
+      `DOCKER_HOST = ${effective}; but its current run logged: ${last.line.trim()} (= ${last.mode?.meaning})`,
+      `The environment is right now; if the error recurs, check the daemon (systemctl --user -M ${user}@ status docker) and restart ${unit}.`,
+    );
+  }
+  return pass(
+    id,
+    title,
+    `DOCKER_HOST = ${effective}, socket present, no Docker connection error in its log`,
+  );
+}
+
+/** A short description of how `actual` differs from `expected`, line by line; "" when equal. */
+export function lineDiff(expected: string, actual: string): string {
+  if (expected === actual) return "";
+  const want = expected.split("\n");
+  const got = actual.split("\n");
+  const missing = want.filter((l) => !got.includes(l) && l !== "");
+  const extra = got.filter((l) => !want.includes(l) && l !== "");
+  const parts = [
+    ...extra.slice(0, 3).map((l) => `+ ${l}`),
+    ...missing.slice(0, 3).map((l) => `- ${l}`),
+  ];
+  const more = extra.length + missing.length - parts.length;
+  return parts.length === 0
+    ? "same lines in a different order or spacing"
+    : `${parts.join(" | ")}${more > 0 ? ` (+${more} more)` : ""}`;
+}

@@ -1,0 +1,252 @@
+/** Checks of the containers: socket mounts, privileged, the socket proxy and Traefik. */
+import { ROLE_LABEL } from "../docker-service";
+import { rootlessDockerSocket } from "../render/rootless-docker-unit";
+import { SOCKET_PROXY_CONFIG_ENV } from "../socket-proxy";
+import type { VerifyExpectation } from "./expected";
+import type { ContainerFacts, HostFacts } from "./facts";
+import { Check, fail, pass } from "./check";
+
+const NEEDS_API = ["docker.rootless"];
+const name = (c: ContainerFacts) => c.Name.replace(/^\//, "");
+
+/** Bind mounts that expose a Docker socket: the socket itself or a directory holding one. */
+export function socketMounts(c: ContainerFacts, uid: number | undefined) {
+  const sockets = [
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    ...(uid === undefined ? [] : [rootlessDockerSocket(uid)]),
+  ];
+  return (c.Mounts ?? []).filter((m) => {
+    const src = (m.Source ?? "").replace(/\/+$/, "") || "/";
+    return (
+      src.endsWith("/docker.sock") || sockets.some((s) => src === "/" || s.startsWith(`${src}/`))
+    );
+  });
+}
+
+export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
+  const checks: Check[] = [];
+  const all = f.containers;
+  if (all === undefined) {
+    const why = `docker inspect gave no container list: ${f.dockerInfo?.message.split("\n")[0] ?? "the probe did not get that far"}`;
+    const fix = "Get the user daemon answering (see docker.rootless), then verify again.";
+    checks.push(
+      fail(
+        "containers.socket-mounts",
+        "Only the socket proxy mounts the Docker socket",
+        why,
+        fix,
+        NEEDS_API,
+      ),
+    );
+    checks.push(fail("containers.privileged", "No privileged container", why, fix, NEEDS_API));
+    return checks;
+  }
+  const uid = f.user?.uid;
+  const proxyName = e.socketProxy?.containerName;
+  const isProxy = (c: ContainerFacts) =>
+    proxyName !== undefined &&
+    name(c) === proxyName &&
+    c.Config?.Labels?.[ROLE_LABEL] === "socket-proxy";
+  const offenders: string[] = [];
+  const seen: string[] = [];
+  for (const c of all) {
+    for (const m of socketMounts(c, uid)) {
+      const desc = `${name(c)}: ${m.Source} -> ${m.Destination} (${m.RW ? "rw" : "ro"})`;
+      seen.push(desc);
+      if (!isProxy(c) || m.RW !== false) offenders.push(desc);
+    }
+  }
+  checks.push(
+    offenders.length === 0
+      ? pass(
+          "containers.socket-mounts",
+          "Only the socket proxy mounts the Docker socket, read-only",
+          seen.length ? seen.join("; ") : `no socket mount in ${all.length} containers`,
+          NEEDS_API,
+        )
+      : fail(
+          "containers.socket-mounts",
+          "Only the socket proxy mounts the Docker socket, read-only",
+          offenders.join("; "),
+          `A container with the socket controls the daemon: remove it (docker rm -f ${offenders.map((o) => o.split(":")[0]).join(" ")}) and give it the proxy endpoint instead${proxyName ? ` (tcp://${proxyName}:2375 on ${e.socketProxy?.networkName})` : ""}.`,
+          NEEDS_API,
+        ),
+  );
+  const privileged = all.filter((c) => c.HostConfig?.Privileged === true).map(name);
+  checks.push(
+    privileged.length === 0
+      ? pass(
+          "containers.privileged",
+          "No privileged container",
+          `${all.length} containers, none privileged`,
+          NEEDS_API,
+        )
+      : fail(
+          "containers.privileged",
+          "No privileged container",
+          `privileged: ${privileged.join(", ")}`,
+          `Recreate ${privileged.join(", ")} without --privileged (add only the capabilities it needs).`,
+          NEEDS_API,
+        ),
+  );
+  if (e.socketProxy) checks.push(...proxyChecks(f, e, all.find(isProxy)));
+  if (e.traefik) checks.push(...traefikChecks(f, e, all));
+  return checks;
+}
+
+function proxyChecks(
+  f: HostFacts,
+  e: VerifyExpectation,
+  proxy: ContainerFacts | undefined,
+): Check[] {
+  const p = e.socketProxy as NonNullable<VerifyExpectation["socketProxy"]>;
+  const needs = ["socket-proxy.running"];
+  if (!proxy || proxy.State?.Running !== true) {
+    return [
+      fail(
+        "socket-proxy.running",
+        `The socket proxy ${p.containerName} runs`,
+        proxy
+          ? `${p.containerName} exists but is not running`
+          : `no container ${p.containerName} labelled ${ROLE_LABEL}=socket-proxy`,
+        "Apply the stack (pulumi up) and check docker logs " + p.containerName + ".",
+        NEEDS_API,
+      ),
+    ];
+  }
+  const checks = [
+    pass(
+      "socket-proxy.running",
+      `The socket proxy ${p.containerName} runs`,
+      `${p.containerName} running`,
+      NEEDS_API,
+    ),
+  ];
+  const nets = Object.keys(proxy.NetworkSettings?.Networks ?? {});
+  const internal = f.networks?.find((n) => n.Name === p.networkName)?.Internal === true;
+  const published = Object.entries(proxy.NetworkSettings?.Ports ?? {})
+    .filter(([, b]) => Array.isArray(b) && b.length > 0)
+    .map(([port]) => port);
+  const netOk =
+    nets.length === 1 && nets[0] === p.networkName && internal && published.length === 0;
+  const netEvidence = `networks: ${nets.join(", ") || "(none)"}; ${p.networkName} internal: ${internal}; published: ${published.join(", ") || "none"}`;
+  checks.push(
+    netOk
+      ? pass(
+          "socket-proxy.network",
+          `The proxy is only on the internal network ${p.networkName}`,
+          netEvidence,
+          needs,
+        )
+      : fail(
+          "socket-proxy.network",
+          `The proxy is only on the internal network ${p.networkName}`,
+          netEvidence,
+          `Disconnect it from other networks, unpublish its ports and make ${p.networkName} internal: re-create both with pulumi up --replace on the proxy's network and container.`,
+          needs,
+        ),
+  );
+  const probe = f.proxyProbe ?? {};
+  const status = (line: string | undefined) => /^HTTP\/1\.[01] (\d{3})/.exec(line ?? "")?.[1];
+  const ping = status(probe.ping);
+  const create = status(probe.create);
+  const probeEvidence = `GET /_ping -> ${probe.ping || "no answer"}; POST /containers/create -> ${probe.create || "no answer"}`;
+  checks.push(
+    ping === "200" && create === "403"
+      ? pass(
+          "socket-proxy.refuses-writes",
+          "The proxy answers reads and refuses POST /containers/create",
+          probeEvidence,
+          needs,
+        )
+      : fail(
+          "socket-proxy.refuses-writes",
+          "The proxy answers reads and refuses POST /containers/create",
+          probeEvidence,
+          create !== undefined && create !== "403"
+            ? "The proxy lets a write through: its configuration is not the rendered allowlist; re-create it (pulumi up --replace on the proxy container)."
+            : `The proxy does not answer on :2375: see docker logs ${p.containerName} and its health (docker inspect ${p.containerName}).`,
+          needs,
+        ),
+  );
+  const env = (proxy.Config?.Env ?? []).find((v) => v.startsWith(`${SOCKET_PROXY_CONFIG_ENV}=`));
+  const config = env?.slice(SOCKET_PROXY_CONFIG_ENV.length + 1);
+  checks.push(
+    config === p.config
+      ? pass(
+          "socket-proxy.config",
+          "The proxy runs the rendered allowlist",
+          `${SOCKET_PROXY_CONFIG_ENV} is as rendered`,
+          needs,
+        )
+      : fail(
+          "socket-proxy.config",
+          "The proxy runs the rendered allowlist",
+          config === undefined
+            ? `no ${SOCKET_PROXY_CONFIG_ENV} in its environment`
+            : `${SOCKET_PROXY_CONFIG_ENV} differs from the rendered configuration`,
+          "The container was replaced or changed outside Pulumi: re-create it (pulumi up --replace on the proxy container).",
+          needs,
+        ),
+  );
+  return checks;
+}
+
+function traefikChecks(
+  f: HostFacts,
+  e: VerifyExpectation,
+  all: readonly ContainerFacts[],
+): Check[] {
+  const t = e.traefik as NonNullable<VerifyExpectation["traefik"]>;
+  const c = all.find(
+    (x) => name(x) === t.containerName && x.Config?.Labels?.[ROLE_LABEL] === "traefik",
+  );
+  if (!c) {
+    return [
+      fail(
+        "traefik.endpoint",
+        "Traefik reaches Docker through the proxy",
+        `no container ${t.containerName} labelled ${ROLE_LABEL}=traefik`,
+        "Apply the stack (pulumi up).",
+        NEEDS_API,
+      ),
+    ];
+  }
+  const mounts = socketMounts(c, f.user?.uid);
+  const args = [...(c.Config?.Cmd ?? []), ...(c.Args ?? [])];
+  const endpoints = [...new Set(args.filter((a) => a.startsWith("--providers.docker.endpoint=")))];
+  const want = `--providers.docker.endpoint=${t.endpoint}`;
+  return [
+    mounts.length === 0
+      ? pass(
+          "traefik.no-socket",
+          "Traefik has no socket mount",
+          `${t.containerName}: no Docker socket mounted`,
+          NEEDS_API,
+        )
+      : fail(
+          "traefik.no-socket",
+          "Traefik has no socket mount",
+          mounts.map((m) => `${m.Source} -> ${m.Destination}`).join("; "),
+          `Re-create ${t.containerName} without the mount (pulumi up --replace on the Traefik container); it reads Docker through ${t.endpoint}.`,
+          NEEDS_API,
+        ),
+    endpoints.length === 1 && endpoints[0] === want
+      ? pass(
+          "traefik.endpoint",
+          "Traefik reaches Docker through the proxy",
+          endpoints[0],
+          NEEDS_API,
+        )
+      : fail(
+          "traefik.endpoint",
+          "Traefik reaches Docker through the proxy",
+          endpoints.length
+            ? endpoints.join(", ")
+            : "no --providers.docker.endpoint (Traefik then uses the socket)",
+          `Re-create ${t.containerName} with ${want} (pulumi up --replace on the Traefik container).`,
+          NEEDS_API,
+        ),
+  ];
+}

@@ -1,0 +1,7 @@
+export * from "./types";
+export * from "./expected";
+export * from "./facts";
+export * from "./probe";
+export * from "./verify-host";
+export * from "./format";
+export { FAILURE_MODES } from "./checks-apps";

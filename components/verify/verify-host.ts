@@ -1,0 +1,222 @@
+import { randomBytes } from "node:crypto";
+import { Client, ConnectConfig } from "ssh2";
+import { resolveCauses } from "./check";
+import { appChecks } from "./checks-apps";
+import { containerChecks } from "./checks-containers";
+import { hostChecks } from "./checks-host";
+import type { VerifyExpectation } from "./expected";
+import { HostFacts, parseFacts } from "./facts";
+import { parseSections, probeCommand, probeScript } from "./probe";
+import type { CheckResult, HostReport } from "./types";
+import {
+  InvalidArgument,
+  checkBoolean,
+  checkHost,
+  checkHostKey,
+  checkInteger,
+  checkKnownKeys,
+  checkLinuxName,
+  checkPlainObject,
+  checkPort,
+} from "../validate";
+
+/** How `verify` reaches a host: the admin login, as for the components, but plain values. */
+export interface VerifyConnection {
+  readonly host: string;
+  /** @default 22 */
+  readonly port?: number;
+  /** @default "root" */
+  readonly user?: string;
+  /** Private key (OpenSSH or PEM). Without it, the SSH agent is used. */
+  readonly privateKey?: string | Buffer;
+  /** Path of the agent's socket. @default $SSH_AUTH_SOCK, read by the CLI, never here */
+  readonly agent?: string;
+  /** The host's public key (`ssh-ed25519 AAAA…`). Required unless insecureIgnoreHostKey. */
+  readonly hostKey?: string;
+  /** @default false */
+  readonly insecureIgnoreHostKey?: boolean;
+  /** @default true unless user is root */
+  readonly sudo?: boolean;
+}
+
+export interface VerifyOptions {
+  /** Name the report carries. @default "<host>:<port>" */
+  readonly name?: string;
+  /** Give up on the probe after this long. @default 60000 */
+  readonly timeoutMs?: number;
+  /** Receives the probe's raw output (tests record fixtures with it). @default none */
+  readonly onProbeOutput?: (probe: { marker: string; stdout: string; stderr: string }) => void;
+}
+
+/** The host key check: the offered key must be the pinned one, if any. */
+export function hostKeyMatches(pinned: string | undefined, offered: Buffer): boolean {
+  if (pinned === undefined) return true;
+  const b64 = pinned.trim().split(/\s+/)[1] ?? "";
+  return offered.equals(Buffer.from(b64, "base64"));
+}
+
+/** Evaluates every check from the probe's facts. Pure. */
+export function evaluateChecks(facts: HostFacts, expected: VerifyExpectation): CheckResult[] {
+  return resolveCauses([
+    ...hostChecks(facts, expected),
+    ...appChecks(facts, expected),
+    ...containerChecks(facts, expected),
+  ]);
+}
+
+/** Validates connection args (throws `InvalidArgument`); what ssh2 gets, plus whether to sudo. */
+export function resolveVerifyConnection(c: VerifyConnection): ConnectConfig & { sudo: boolean } {
+  const o = checkPlainObject("connection", c);
+  checkKnownKeys("connection", o, [
+    "host",
+    "port",
+    "user",
+    "privateKey",
+    "agent",
+    "hostKey",
+    "insecureIgnoreHostKey",
+    "sudo",
+  ]);
+  const user = checkLinuxName("connection.user", c.user ?? "root");
+  const insecure = checkBoolean(
+    "connection.insecureIgnoreHostKey",
+    c.insecureIgnoreHostKey ?? false,
+  );
+  const hostKey =
+    c.hostKey === undefined ? undefined : checkHostKey("connection.hostKey", c.hostKey);
+  if (hostKey === undefined && !insecure) {
+    throw new InvalidArgument(
+      "connection.hostKey",
+      undefined,
+      "the host's SSH public key",
+      "Pass --host-key 'ssh-ed25519 AAAA…' (or hostKey in the stack file).",
+    );
+  }
+  if (c.privateKey === undefined && c.agent === undefined) {
+    throw new InvalidArgument(
+      "connection.privateKey",
+      undefined,
+      "a private key or an SSH agent",
+      "Pass --identity <file>, or load the key into ssh-agent (SSH_AUTH_SOCK).",
+    );
+  }
+  return {
+    host: checkHost("connection.host", c.host),
+    port: checkPort("connection.port", c.port ?? 22),
+    username: user,
+    ...(c.privateKey !== undefined ? { privateKey: c.privateKey } : {}),
+    ...(c.agent !== undefined ? { agent: c.agent } : {}),
+    hostVerifier: (key: Buffer) => hostKeyMatches(hostKey, key),
+    readyTimeout: 20_000,
+    sudo: checkBoolean("connection.sudo", c.sudo ?? user !== "root"),
+  };
+}
+
+/**
+ * Proves over SSH that a host is what `expected` declares, and says how to fix what is not.
+ * One SSH connection, one command (the probe script, as root through `sudo -n`); it only
+ * reads. Never throws for a host problem: an unreachable host is a report with `error`.
+ *
+ * @throws InvalidArgument for bad connection args (before anything is sent).
+ */
+export async function verifyHost(
+  connection: VerifyConnection,
+  expected: VerifyExpectation,
+  opts: VerifyOptions = {},
+): Promise<HostReport> {
+  const { sudo, ...config } = resolveVerifyConnection(connection);
+  const name = opts.name ?? `${config.host}:${config.port}`;
+  const timeoutMs = checkInteger("timeoutMs", opts.timeoutMs ?? 60_000, 1000, 3_600_000);
+  const marker = `@@hd-verify-${randomBytes(8).toString("hex")}@@`;
+  const script = probeScript(
+    {
+      user: expected.serviceUser,
+      units: expected.services.map((s) => ({
+        unit: `${s.args.name}.service`,
+        ...(s.environmentFile ? { environmentFile: s.environmentFile } : {}),
+      })),
+      ...(expected.socketProxy ? { proxyContainer: expected.socketProxy.containerName } : {}),
+    },
+    marker,
+  );
+  const t0 = performance.now();
+  let connectedAt: number | undefined;
+  try {
+    const out = await runOnce(config, probeCommand(sudo), script, timeoutMs, () => {
+      connectedAt = performance.now();
+    });
+    opts.onProbeOutput?.({ marker, stdout: out.stdout, stderr: out.stderr });
+    const sections = parseSections(out.stdout, marker);
+    if (!sections.has("whoami")) {
+      const hint = /sudo/.test(out.stderr)
+        ? ` (${config.username} needs a NOPASSWD sudo rule: verify runs its read-only probe as root)`
+        : "";
+      throw new Error(`the probe did not run: exit ${out.code}: ${out.stderr.trim()}${hint}`);
+    }
+    const facts = parseFacts(sections, expected.serviceUser);
+    if (!facts.complete) throw new Error(`the probe was cut short: ${out.stderr.trim()}`);
+    const checks = evaluateChecks(facts, expected);
+    const done = performance.now();
+    return {
+      host: name,
+      checks,
+      connectSeconds: ((connectedAt ?? done) - t0) / 1000,
+      checkSeconds: (done - (connectedAt ?? t0)) / 1000,
+    };
+  } catch (err) {
+    return {
+      host: name,
+      checks: [],
+      ...(connectedAt !== undefined ? { connectSeconds: (connectedAt - t0) / 1000 } : {}),
+      error: (err as Error).message,
+    };
+  }
+}
+
+function runOnce(
+  config: ConnectConfig,
+  command: string,
+  stdin: string,
+  timeoutMs: number,
+  onReady: () => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let settled = false;
+    const where = `ssh ${config.username}@${config.host}:${config.port}`;
+    const finish = (e: Error | undefined, code: number | null = null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.end();
+      if (e) reject(e);
+      else
+        resolve({
+          code,
+          stdout: Buffer.concat(out).toString("utf8"),
+          stderr: Buffer.concat(err).toString("utf8"),
+        });
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`${where}: timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    client
+      .on("ready", () => {
+        onReady();
+        client.exec(command, (e, stream) => {
+          if (e) return finish(e);
+          stream
+            .on("close", (code: number | null) => finish(undefined, code))
+            .on("data", (d: Buffer) => out.push(d));
+          stream.stderr.on("data", (d: Buffer) => err.push(d));
+          stream.end(stdin);
+        });
+      })
+      .on("error", (e) => finish(new Error(`${where}: ${e.message}`)))
+      .on("close", () => finish(new Error(`${where}: connection closed before the probe finished`)))
+      .connect(config);
+  });
+}
