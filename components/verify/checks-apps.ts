@@ -5,6 +5,7 @@ import { rootlessDockerSocket } from "../render/rootless-docker-unit";
 import type { ExpectedService, VerifyExpectation } from "./expected";
 import type { HostFacts, UnitFacts } from "./facts";
 import { Check, fail, pass, warn } from "./check";
+import { firstLine } from "./checks-host";
 
 /**
  * The runbook's three failure modes: what the app logs, what it means, how to fix it. `fix`
@@ -47,6 +48,7 @@ function serviceChecks(
   const id = (what: string) => `app.${svc.args.name}.${what}`;
   const user = e.serviceUser;
   const checks: Check[] = [];
+  const installed = u.show.LoadState === "loaded";
   const state = `${u.show.ActiveState ?? "?"} (${u.show.SubState ?? "?"}), ${u.show.UnitFileState ?? "?"}, ${u.show.NRestarts ?? "?"} restarts`;
   checks.push(
     u.show.ActiveState === "active" && u.show.UnitFileState === "enabled"
@@ -56,11 +58,20 @@ function serviceChecks(
           `${unit} is enabled and active`,
           state,
           `sudo systemctl enable --now ${unit}; see journalctl -u ${unit} for why it stopped.`,
-          ["docker.user-service"],
+          ["docker.user-service", id("unit-file")],
         ),
   );
 
-  if (f.user) {
+  if (!installed) {
+    checks.push(
+      fail(
+        id("unit-file"),
+        `${unit} matches the rendered unit`,
+        `not installed (LoadState ${u.show.LoadState || "?"}): ${firstLine(u.file)}`,
+        "Apply the stack (pulumi up): the unit step writes, enables and starts it.",
+      ),
+    );
+  } else if (f.user) {
     const expected = renderSystemdUnit(appServiceUnit(svc.args, user, f.user.uid, f.user.home));
     const dropIns = (u.show.DropInPaths ?? "").trim();
     const diff = lineDiff(expected, u.file.endsWith("\n") ? u.file : `${u.file}\n`);
@@ -127,11 +138,30 @@ function serviceChecks(
             id("environment-file"),
             `${envFile} is 0640 root:${user}`,
             problems.join("; "),
-            `It holds secrets: sudo chown root:${user} ${envFile} && sudo chmod 0640 ${envFile}${env?.overrides.length ? `, and remove DOCKER_HOST/XDG_RUNTIME_DIR from it (the unit sets them)` : ""}.`,
+            [
+              ...(env?.stat !== want
+                ? [
+                    `It holds secrets: sudo chown root:${user} ${envFile} && sudo chmod 0640 ${envFile}.`,
+                  ]
+                : []),
+              ...(env?.overrides.length
+                ? [`Remove DOCKER_HOST/XDG_RUNTIME_DIR from it: the unit sets them.`]
+                : []),
+            ].join(" "),
           ),
     );
   }
-  checks.push(connectionCheck(f, u, id("docker-connection"), unit, user, svc.environmentFile));
+  checks.push(
+    installed
+      ? connectionCheck(f, u, id("docker-connection"), unit, user, svc.environmentFile)
+      : fail(
+          id("docker-connection"),
+          `${unit} reaches the rootless daemon (runbook failure modes)`,
+          "the unit is not installed",
+          "Apply the stack (pulumi up).",
+          [id("unit-file")],
+        ),
+  );
   return checks;
 }
 
@@ -154,12 +184,23 @@ function connectionCheck(
     .replace(/^"(.*)"$/, "$1");
   const effective = fromFile ?? fromUnit;
   const where = fromFile !== undefined ? `${envFile}` : `the unit's Environment=`;
-  const reapply = `Re-apply the rendered unit (it sets DOCKER_HOST=${want ?? "unix:///run/user/<uid>/docker.sock"})${fromFile !== undefined ? ` and remove DOCKER_HOST from ${envFile}` : ""}, then sudo systemctl restart ${unit}.`;
+  // errors logged before the daemon last came up are explained by it having been down
+  const since = f.dockerUnit?.active === "active" ? f.dockerUnit.since : undefined;
+  const logged = u.journal
+    .filter((line) => since === undefined || !(journalTime(line) < since))
+    .map((line) => ({ line, mode: FAILURE_MODES.find((m) => m.pattern.test(line)) }))
+    .filter((x) => x.mode !== undefined);
+  const last = logged[logged.length - 1];
+  const log = last ? `; its log: ${stripJournalPrefix(last.line)}` : "";
+  const reapply =
+    fromFile !== undefined
+      ? `Remove DOCKER_HOST from ${envFile} (the unit sets DOCKER_HOST=${want ?? "unix:///run/user/<uid>/docker.sock"}), then sudo systemctl restart ${unit}.`
+      : `Re-apply the rendered unit (it sets DOCKER_HOST=${want ?? "unix:///run/user/<uid>/docker.sock"}), then sudo systemctl daemon-reload && sudo systemctl restart ${unit}.`;
   if (effective === undefined || /^unix:\/\/\/(?:var\/)?run\/docker\.sock$/.test(effective)) {
     return fail(
       id,
       title,
-      `DOCKER_HOST ${effective === undefined ? "unset (the client falls back to /var/run/docker.sock)" : `= ${effective} (${where})`}: "permission denied ... /var/run/docker.sock" = ${FAILURE_MODES[0].meaning}`,
+      `DOCKER_HOST ${effective === undefined ? "unset (the client falls back to /var/run/docker.sock)" : `= ${effective} (${where})`}: "permission denied ... /var/run/docker.sock" = ${FAILURE_MODES[0].meaning}${log}`,
       reapply,
     );
   }
@@ -167,7 +208,7 @@ function connectionCheck(
     return fail(
       id,
       title,
-      `DOCKER_HOST = ${effective} (${where}), not ${want}: "Cannot connect to the Docker daemon" = ${FAILURE_MODES[2].meaning}`,
+      `DOCKER_HOST = ${effective} (${where}), not ${want}: "Cannot connect to the Docker daemon" = ${FAILURE_MODES[2].meaning}${log}`,
       reapply,
     );
   }
@@ -175,20 +216,16 @@ function connectionCheck(
     return fail(
       id,
       title,
-      `${rootlessDockerSocket(uid ?? 0)} does not exist: "no such file ... /run/user/${uid}/docker.sock" = ${FAILURE_MODES[1].meaning}`,
+      `${rootlessDockerSocket(uid ?? 0)} does not exist: "no such file ... /run/user/${uid}/docker.sock" = ${FAILURE_MODES[1].meaning}${log}`,
       `Turn linger on (sudo loginctl enable-linger ${user}) and start the daemon (sudo systemctl --user -M ${user}@ start docker).`,
       ["docker.user-service"],
     );
   }
-  const logged = u.journal
-    .map((line) => ({ line, mode: FAILURE_MODES.find((m) => m.pattern.test(line)) }))
-    .filter((x) => x.mode !== undefined);
-  if (logged.length > 0) {
-    const last = logged[logged.length - 1];
+  if (last) {
     return warn(
       id,
       title,
-      `DOCKER_HOST = ${effective}; but its current run logged: ${last.line.trim()} (= ${last.mode?.meaning})`,
+      `DOCKER_HOST = ${effective}, socket present; but its current run logged: ${stripJournalPrefix(last.line)} (= ${last.mode?.meaning})`,
       `The environment is right now; if the error recurs, check the daemon (systemctl --user -M ${user}@ status docker) and restart ${unit}.`,
     );
   }
@@ -197,6 +234,17 @@ function connectionCheck(
     title,
     `DOCKER_HOST = ${effective}, socket present, no Docker connection error in its log`,
   );
+}
+
+/** The epoch seconds of a `journalctl -o short-unix` line (NaN when it has none). */
+export function journalTime(line: string): number {
+  const m = /^(\d+\.\d+) /.exec(line);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** `1700000000.123456 host prog[pid]: message` → `message` (journalctl -o short-unix). */
+export function stripJournalPrefix(line: string): string {
+  return line.replace(/^\d+\.\d+ \S+ [^:]+: /, "").trim();
 }
 
 /** A short description of how `actual` differs from `expected`, line by line; "" when equal. */

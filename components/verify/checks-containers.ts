@@ -7,6 +7,19 @@ import type { ContainerFacts, HostFacts } from "./facts";
 import { Check, fail, pass } from "./check";
 
 const NEEDS_API = ["docker.rootless"];
+const PROXY_CHECK_TITLES = (p: {
+  containerName: string;
+  networkName: string;
+}): [string, string][] => [
+  ["socket-proxy.running", `The socket proxy ${p.containerName} runs`],
+  ["socket-proxy.network", `The proxy is only on the internal network ${p.networkName}`],
+  ["socket-proxy.refuses-writes", "The proxy answers reads and refuses POST /containers/create"],
+  ["socket-proxy.config", "The proxy runs the rendered allowlist"],
+];
+const TRAEFIK_CHECK_TITLES: [string, string][] = [
+  ["traefik.no-socket", "Traefik has no socket mount"],
+  ["traefik.endpoint", "Traefik reaches Docker through the proxy"],
+];
 const name = (c: ContainerFacts) => c.Name.replace(/^\//, "");
 
 /** Bind mounts that expose a Docker socket: the socket itself or a directory holding one. */
@@ -28,19 +41,16 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
   const checks: Check[] = [];
   const all = f.containers;
   if (all === undefined) {
-    const why = `docker inspect gave no container list: ${f.dockerInfo?.message.split("\n")[0] ?? "the probe did not get that far"}`;
+    // the same ids as on a host that answers, so reports stay comparable
+    const why = `not checked: no container list (${f.containersError ?? "?"})`;
     const fix = "Get the user daemon answering (see docker.rootless), then verify again.";
-    checks.push(
-      fail(
-        "containers.socket-mounts",
-        "Only the socket proxy mounts the Docker socket",
-        why,
-        fix,
-        NEEDS_API,
-      ),
-    );
-    checks.push(fail("containers.privileged", "No privileged container", why, fix, NEEDS_API));
-    return checks;
+    const ids: [string, string][] = [
+      ["containers.socket-mounts", "Only the socket proxy mounts the Docker socket, read-only"],
+      ["containers.privileged", "No privileged container"],
+      ...(e.socketProxy ? PROXY_CHECK_TITLES(e.socketProxy) : []),
+      ...(e.traefik ? TRAEFIK_CHECK_TITLES : []),
+    ];
+    return ids.map(([id, title]) => fail(id, title, why, fix, NEEDS_API));
   }
   const uid = f.user?.uid;
   const proxyName = e.socketProxy?.containerName;
@@ -69,7 +79,7 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
           "containers.socket-mounts",
           "Only the socket proxy mounts the Docker socket, read-only",
           offenders.join("; "),
-          `A container with the socket controls the daemon: remove it (docker rm -f ${offenders.map((o) => o.split(":")[0]).join(" ")}) and give it the proxy endpoint instead${proxyName ? ` (tcp://${proxyName}:2375 on ${e.socketProxy?.networkName})` : ""}.`,
+          `A container with the socket controls the daemon: remove it (sudo -u ${e.serviceUser} env DOCKER_HOST=unix://${rootlessDockerSocket(uid ?? 0)} docker rm -f ${offenders.map((o) => o.split(":")[0]).join(" ")}) and give it the proxy endpoint instead${proxyName ? ` (tcp://${proxyName}:2375 on ${e.socketProxy?.networkName})` : ""}.`,
           NEEDS_API,
         ),
   );
@@ -149,9 +159,9 @@ function proxyChecks(
   );
   const probe = f.proxyProbe ?? {};
   const status = (line: string | undefined) => /^HTTP\/1\.[01] (\d{3})/.exec(line ?? "")?.[1];
-  const ping = status(probe.ping);
-  const create = status(probe.create);
-  const probeEvidence = `GET /_ping -> ${probe.ping || "no answer"}; POST /containers/create -> ${probe.create || "no answer"}`;
+  const ping = status(probe.GET);
+  const create = status(probe.POST);
+  const probeEvidence = `GET /_ping -> ${probe.GET || "no answer"}; POST /containers/create -> ${probe.POST || "no answer"}`;
   checks.push(
     ping === "200" && create === "403"
       ? pass(

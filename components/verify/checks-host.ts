@@ -97,11 +97,13 @@ export function hostChecks(f: HostFacts, e: VerifyExpectation): Check[] {
         ),
   );
   const info = f.dockerInfo;
+  const serverErrors = (info?.info?.ServerErrors as string[] | undefined) ?? [];
+  const answered = info?.exit === 0 && serverErrors.length === 0 && info.info !== undefined;
   const security = (info?.info?.SecurityOptions as string[] | undefined) ?? [];
   const rootless = security.some((s) => s.includes("name=rootless"));
   const socket = uid === undefined ? "/run/user/<uid>/docker.sock" : `/run/user/${uid}/docker.sock`;
   add(
-    info?.exit === 0 && rootless
+    answered && rootless
       ? pass(
           "docker.rootless",
           `docker info over ${socket} reports rootless`,
@@ -111,10 +113,10 @@ export function hostChecks(f: HostFacts, e: VerifyExpectation): Check[] {
       : fail(
           "docker.rootless",
           `docker info over ${socket} reports rootless`,
-          info?.exit === 0
+          answered
             ? `the daemon answers but is not rootless: security options ${security.join(", ") || "(none)"}`
-            : `docker info failed (exit ${info?.exit ?? "?"}): ${firstLine(info?.message)}`,
-          info?.exit === 0
+            : `docker info failed (exit ${info?.exit ?? "?"}): ${serverErrors[0] ?? firstLine(info?.message)}`,
+          answered
             ? `${socket} is served by a daemon that is not rootless: stop it and start the user's: sudo systemctl --user -M ${user}@ restart docker.`
             : `Start the user daemon (sudo systemctl --user -M ${user}@ start docker) and check journalctl --user -M ${user}@ -u docker.`,
           ["docker.user-service"],

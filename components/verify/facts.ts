@@ -3,6 +3,7 @@
  * output. Whatever a section lacks becomes an absent fact, never an exception: a half-broken
  * host must still produce a report.
  */
+import { ROOTFUL_UNITS } from "./probe";
 
 export interface SubordinateRange {
   readonly start: number;
@@ -71,18 +72,26 @@ export interface HostFacts {
   readonly rootSockets: readonly string[];
   readonly userSocket?: boolean;
   readonly daemonJson?: string;
-  readonly dockerUnit?: { readonly enabled: string; readonly active: string };
+  readonly dockerUnit?: {
+    readonly enabled: string;
+    readonly active: string;
+    /** When the daemon last became active (epoch seconds). */
+    readonly since?: number;
+  };
   readonly dockerInfo?: {
     readonly exit: number;
     readonly info?: Record<string, unknown>;
     readonly message: string;
   };
   readonly containers?: readonly ContainerFacts[];
+  /** Why there is no container list (docker ps or inspect failed). */
+  readonly containersError?: string;
   readonly networks?: readonly NetworkFacts[];
   readonly proxyProbe?: Readonly<Record<string, string>>;
   readonly units: ReadonlyMap<string, UnitFacts>;
 }
 
+const firstLine = (text: string | undefined) => (text ?? "").split("\n")[0].trim();
 const lines = (text: string | undefined) => (text ?? "").split("\n").filter((l) => l.trim() !== "");
 
 export function parseSubordinateIds(
@@ -95,6 +104,16 @@ export function parseSubordinateIds(
     .filter((f) => f.length === 3 && (f[0] === user || f[0] === String(uid)))
     .map((f) => ({ start: Number(f[1]), count: Number(f[2]) }))
     .filter((r) => Number.isInteger(r.start) && Number.isInteger(r.count));
+}
+
+/** `systemctl show` of several units: one block per unit, keyed by its `Id`. */
+export function parseShowBlocks(text: string | undefined): Map<string, Record<string, string>> {
+  const blocks = new Map<string, Record<string, string>>();
+  for (const block of (text ?? "").split(/\n\s*\n/)) {
+    const props = parseShow(block);
+    if (props.Id) blocks.set(props.Id, props);
+  }
+  return blocks;
 }
 
 /** `Key=Value` lines of `systemctl show`. */
@@ -153,8 +172,8 @@ export function parseFacts(sections: ReadonlyMap<string, string>, user: string):
       ? { name: passwd[0], uid: Number(passwd[2]), home: passwd[5] }
       : undefined;
   const uid = parsedUser?.uid ?? -1;
-  const rootful = lines(sections.get("rootful"));
-  const dockerUnit = lines(sections.get("docker-unit"));
+  const shown = parseShowBlocks(sections.get("units-show"));
+  const dockerUnit = parseShow(sections.get("docker-unit"));
   const units = new Map<string, UnitFacts>();
   for (const [name, body] of sections) {
     if (!name.startsWith("unit-file:")) continue;
@@ -166,7 +185,7 @@ export function parseFacts(sections: ReadonlyMap<string, string>, user: string):
     units.set(unit, {
       unit,
       file: body,
-      show: parseShow(sections.get(`unit-show:${unit}`)),
+      show: shown.get(unit) ?? {},
       journal: lines(sections.get(`unit-journal:${unit}`)),
       ...(exposure !== undefined ? { exposure } : {}),
       exposureLine: security.trim(),
@@ -182,35 +201,46 @@ export function parseFacts(sections: ReadonlyMap<string, string>, user: string):
       : Object.fromEntries(
           lines(probe).map((l) => {
             const i = l.indexOf(" ");
-            return i < 0 ? [l, ""] : [l.slice(0, i), l.slice(i + 1)];
+            const clean = l.replace(/\r$/, "");
+            return i < 0 ? [clean, ""] : [clean.slice(0, i), clean.slice(i + 1)];
           }),
         );
   return {
     complete: sections.has("end"),
-    runAs: sections.get("whoami")?.trim() || undefined,
+    runAs: sections.get("whoami")?.trim() === "0" ? "root" : sections.get("whoami")?.trim(),
     ...(parsedUser ? { user: parsedUser } : {}),
     groups: (sections.get("groups") ?? "").trim().split(/\s+/).filter(Boolean),
     subuid: parseSubordinateIds(sections.get("subuid"), user, uid),
     subgid: parseSubordinateIds(sections.get("subgid"), user, uid),
     ...(sections.has("linger") ? { linger: sections.get("linger")?.trim() === "yes" } : {}),
-    userManager: sections.get("user-manager")?.trim(),
+    userManager: shown.get(`user@${uid}.service`)?.ActiveState,
     delegation: sections.get("delegation")?.trim(),
-    rootfulUnits: rootful
-      .filter((l) => !l.startsWith("present "))
-      .map((l) => {
-        const [unit, enabled = "", active = ""] = l.trim().split(/\s+/);
-        return { unit, enabled, active };
-      }),
-    rootSockets: rootful.filter((l) => l.startsWith("present ")).map((l) => l.slice(8)),
+    rootfulUnits: ROOTFUL_UNITS.filter((u) => shown.has(u)).map((u) => ({
+      unit: u,
+      enabled: shown.get(u)?.UnitFileState ?? "",
+      active: shown.get(u)?.ActiveState ?? "",
+    })),
+    rootSockets: lines(sections.get("root-sockets")),
     ...(sections.has("user-socket")
       ? { userSocket: sections.get("user-socket")?.trim() === "present" }
       : {}),
     daemonJson: sections.get("daemon-json"),
     ...(sections.has("docker-unit")
-      ? { dockerUnit: { enabled: dockerUnit[0] ?? "", active: dockerUnit[1] ?? "" } }
+      ? {
+          dockerUnit: {
+            enabled: dockerUnit.UnitFileState ?? firstLine(sections.get("docker-unit")),
+            active: dockerUnit.ActiveState ?? "",
+            ...(/^@\d+$/.test(dockerUnit.ActiveEnterTimestamp ?? "")
+              ? { since: Number(dockerUnit.ActiveEnterTimestamp.slice(1)) }
+              : {}),
+          },
+        }
       : {}),
     dockerInfo: parseDockerInfo(sections.get("docker-info")),
     containers: parseJsonArray<ContainerFacts>(sections.get("containers")),
+    containersError: parseJsonArray(sections.get("containers"))
+      ? undefined
+      : (sections.get("containers") ?? "the probe did not list containers").split("\n")[0],
     networks: parseJsonArray<NetworkFacts>(sections.get("networks")),
     ...(proxyProbe ? { proxyProbe } : {}),
     units,

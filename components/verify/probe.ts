@@ -1,7 +1,13 @@
 /**
  * The one script `verify` runs on a host (as root, through `sudo -n` for an admin login): it
  * only reads, and prints every fact the checks need in named sections, so one SSH round trip
- * gathers everything. Independent slow parts (docker, systemd-analyze) run in parallel.
+ * gathers everything.
+ *
+ * Built to start few processes (on a slow host each one costs more than the rest of the
+ * probe): files are read with bash builtins, every system unit's state comes from one
+ * `systemctl show`, the Docker API is read by one perl process over the user's socket (root
+ * may open it; perl-base is essential on Debian/Ubuntu; without perl the docker CLI is used),
+ * and the slow parts run in parallel.
  */
 import { AS_USER_FUNCTION, shellQuote, shellWords } from "../shell";
 import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
@@ -15,6 +21,13 @@ export interface ProbeTarget {
   readonly proxyContainer?: string;
 }
 
+/** System units whose state the probe reads (with the user manager and the app units). */
+export const ROOTFUL_UNITS = ["docker.socket", "docker.service", "containerd.service"] as const;
+
+/** Properties read for every system unit, in one `systemctl show`. */
+const SHOW_PROPERTIES =
+  "Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,InvocationID,NeedDaemonReload,DropInPaths,Environment,EnvironmentFiles,User";
+
 /** Requests the proxy probe sends from inside the proxy's network namespace. */
 export const PROXY_PROBE_REQUESTS = {
   ping: "GET /_ping HTTP/1.1\r\nHost: verify\r\nConnection: close\r\n\r\n",
@@ -25,43 +38,96 @@ export const PROXY_PROBE_REQUESTS = {
 } as const;
 
 /**
+ * Reads the Docker API over the unix socket (HTTP/1.0: no chunked bodies): /info, every
+ * container's inspect document, the networks, and the proxy container's pid.
+ */
+const DOCKER_API_PERL = String.raw`# no modules: loading Socket/IO::Socket costs more than the requests on a slow host.
+# AF_UNIX = 1, SOCK_STREAM = 1 (Linux on x86 and arm); sockaddr_un = family + path.
+my ($sock, $m, $proxy) = @ARGV;
+sub section { print "\n$m $_[0]\n" }
+sub get {
+  my $c;
+  socket($c, 1, 1, 0) && connect($c, pack("S Z108", 1, $sock))
+    or return (0, "Cannot connect to the Docker daemon at unix://$sock: $!");
+  select((select($c), $| = 1)[0]);
+  print $c "GET $_[0] HTTP/1.0\r\nHost: docker\r\n\r\n";
+  local $/; my $r = <$c>; close $c;
+  my ($head, $body) = split /\r\n\r\n/, (defined $r ? $r : ""), 2;
+  my ($code) = (defined $head ? $head : "") =~ m{^HTTP/1\.[01] (\d{3})};
+  $body = "" unless defined $body; $body =~ s/\s+\z//;
+  return ($code || 0, $body);
+}
+my ($code, $body) = get("/info");
+section("docker-info"); print "$body\nexit=", ($code == 200 ? 0 : 1), "\n";
+($code, $body) = get("/containers/json?all=1");
+section("containers");
+if ($code != 200) { print "docker ps failed: $body\n" } else {
+  my @docs; my $pid = 0;
+  for my $id ($body =~ /"Id":"([0-9a-f]{64})"/g) {
+    my ($c2, $b2) = get("/containers/$id/json");
+    next unless $c2 == 200;
+    push @docs, $b2;
+    if ($proxy ne "" && $b2 =~ m{"Name":"/\Q$proxy\E"} && $b2 =~ /"Pid":(\d+)/) { $pid = $1 }
+  }
+  print "[", join(",", @docs), "]\n";
+  section("proxy-pid"); print "$pid\n";
+}
+($code, $body) = get("/networks");
+section("networks"); print(($code == 200 ? $body : "docker network ls failed: $body"), "\n");
+`;
+
+/** The same facts through the docker CLI, as the user (for hosts without perl); $1 = marker. */
+const DOCKER_API_CLI = String.raw`M=$1; s() { printf '\n%s %s\n' "$M" "$1"; }
+s docker-info; docker info --format '{{json .}}' 2>&1; echo "exit=$?"
+ids=$(docker ps -aq --no-trunc 2>&1); rc=$?
+s containers
+if [ "$rc" != 0 ]; then echo "docker ps failed (exit $rc): $ids"
+elif [ -n "$ids" ]; then docker inspect $ids 2>&1; else echo "[]"; fi
+nets=$(docker network ls -q --no-trunc 2>&1); rc=$?
+s networks
+if [ "$rc" != 0 ]; then echo "docker network ls failed (exit $rc): $nets"
+elif [ -n "$nets" ]; then docker network inspect $nets 2>&1; else echo "[]"; fi`;
+
+/**
  * The probe script. `marker` (random per run) starts every section line, so a file the probe
- * prints cannot fake a section.
+ * prints cannot fake a section. Slow parts run in the background from the start, each into
+ * its own pipe (no temp files); their outputs are copied out in a fixed order at the end.
  */
 export function probeScript(target: ProbeTarget, marker: string): string {
-  const units = target.units.map(({ unit, environmentFile }, i) => {
+  const units = target.units.map((u) => u.unit);
+  const proxy = shellQuote(target.proxyContainer ?? "");
+  const perUnit = target.units.map(({ unit, environmentFile }) => {
     const u = shellQuote(unit);
     const env = environmentFile
       ? String.raw`
   s ${shellQuote(`envfile:${unit}`)}; stat -c '%a %U %G' ${shellQuote(environmentFile)} 2>&1
-  grep -E '^(DOCKER_HOST|XDG_RUNTIME_DIR)=' ${shellQuote(environmentFile)} 2>/dev/null`
+  if [ -r ${shellQuote(environmentFile)} ]; then
+    while IFS= read -r l || [ -n "$l" ]; do
+      case $l in DOCKER_HOST=*|XDG_RUNTIME_DIR=*) printf '%s\n' "$l" ;; esac
+    done <${shellQuote(environmentFile)}
+  fi`
       : "";
     return String.raw`
-unit_${i}() {
-  s ${shellQuote(`unit-file:${unit}`)}; cat /etc/systemd/system/${u} 2>&1
-  s ${shellQuote(`unit-show:${unit}`)}
-  systemctl show ${u} -p LoadState,ActiveState,SubState,UnitFileState,NRestarts,InvocationID,NeedDaemonReload,FragmentPath,DropInPaths,Environment,EnvironmentFiles,User 2>&1
-  inv=$(systemctl show ${u} -p InvocationID --value 2>/dev/null)
+exec {fd}< <(
+  s ${shellQuote(`unit-file:${unit}`)}; readfile /etc/systemd/system/${u}
   s ${shellQuote(`unit-journal:${unit}`)}
+  inv=${"$"}{inv[${u}]}
   if [ -n "$inv" ]; then journalctl --no-pager -o short-unix -n 40 _SYSTEMD_INVOCATION_ID="$inv" 2>&1; fi
-  if [ "$(systemctl is-active ${u} 2>/dev/null)" != active ]; then journalctl --no-pager -o short-unix -n 40 -u ${u} 2>&1; fi${env}
-}
-unit_${i} >"$tmp/unit_${i}" 2>&1 &
-( s ${shellQuote(`unit-security:${unit}`)}; systemd-analyze security --no-pager ${u} 2>&1 | tail -n 1 ) >"$tmp/security_${i}" 2>&1 &`;
+  if [ "${"$"}{act[${u}]}" != active ]; then journalctl --no-pager -o short-unix -n 40 -u ${u} 2>&1; fi${env}
+  s ${shellQuote(`unit-security:${unit}`)}; systemd-analyze security --no-pager ${u} 2>&1 | tail -n 1
+); fds+=("/dev/fd/$fd")`;
   });
-  const proxy = target.proxyContainer
+  const proxyProbe = target.proxyContainer
     ? String.raw`
-  pid=$(as_user "$user" docker inspect -f '{{.State.Pid}}' ${shellQuote(target.proxyContainer)} 2>/dev/null)
   s proxy-probe
   if [ -n "$pid" ] && [ "$pid" != 0 ]; then
-    for req in ping create; do
-      case $req in
-        ping) msg=${shellQuote(PROXY_PROBE_REQUESTS.ping)} ;;
-        create) msg=${shellQuote(PROXY_PROBE_REQUESTS.create)} ;;
-      esac
-      line=$(timeout 5 nsenter -t "$pid" -n bash -c 'exec 3<>/dev/tcp/127.0.0.1/${SOCKET_PROXY_PORT} && printf "%s" "$1" >&3 && head -n 1 <&3' probe "$msg" 2>&1 | tr -d '\r')
-      echo "$req $line"
-    done
+    nsenter -t "$pid" -n bash -c '
+      for msg in "$1" "$2"; do
+        if exec 3<>/dev/tcp/127.0.0.1/${SOCKET_PROXY_PORT}; then
+          printf "%s" "$msg" >&3; line=""; IFS= read -r -t 5 line <&3; exec 3<&-
+          printf "%s %s\n" "${"$"}{msg%% *}" "$line"
+        else echo "${"$"}{msg%% *} no connection"; fi
+      done' probe ${shellQuote(PROXY_PROBE_REQUESTS.ping)} ${shellQuote(PROXY_PROBE_REQUESTS.create)} 2>&1
   else
     echo "not running"
   fi`
@@ -70,40 +136,53 @@ unit_${i} >"$tmp/unit_${i}" 2>&1 &
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 M=${shellQuote(marker)}
 s() { printf '\n%s %s\n' "$M" "$1"; }
+readfile() { local body; if [ -r "$1" ]; then IFS= read -r -d '' body <"$1"; printf '%s' "$body"; else echo "cannot read $1"; fi; }
 ${AS_USER_FUNCTION}
 user=${shellQuote(target.user)}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-s whoami; id -un
-s passwd; getent passwd "$user"
-uid=$(id -u "$user" 2>/dev/null)
-if [ -z "$uid" ]; then s end; exit 0; fi
-home=$(getent passwd "$user" | cut -d: -f6)
-s groups; id -nG "$user"
-s subuid; grep -E "^($user|$uid):" /etc/subuid
-s subgid; grep -E "^($user|$uid):" /etc/subgid
-s linger; if [ -e "/var/lib/systemd/linger/$user" ]; then echo yes; else echo no; fi
-s user-manager; systemctl is-active "user@$uid.service"
-s delegation; cat "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers" 2>&1
-s rootful
-for u in docker.socket docker.service containerd.service; do
-  echo "$u $(systemctl is-enabled "$u" 2>/dev/null || true) $(systemctl is-active "$u" 2>/dev/null || true)"
+s whoami; echo "$EUID"
+line=""
+while IFS= read -r l; do case $l in "$user":*) line=$l; break ;; esac; done </etc/passwd
+[ -n "$line" ] || line=$(getent passwd "$user")
+s passwd; printf '%s\n' "$line"
+[ -n "$line" ] || { s end; exit 0; }
+IFS=: read -r _ _ uid gid _ home _ <<<"$line"
+fds=()
+exec {fd}< <(
+  if command -v perl >/dev/null; then
+    out=$(perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$uid/docker.sock" "$M" ${proxy} 2>&1)
+  else
+    out=$(as_user "$user" bash -c ${shellQuote(DOCKER_API_CLI)} verify "$M" 2>&1)
+    out+=$'\n'"$M proxy-pid"$'\n'$([ -z ${proxy} ] || as_user "$user" docker inspect -f '{{.State.Pid}}' ${proxy} 2>/dev/null)
+  fi
+  printf '%s\n' "$out"
+  re="$M proxy-pid"$'\n'"([0-9]+)"; pid=""
+  if [[ $out =~ $re ]]; then pid=${"$"}{BASH_REMATCH[1]}; fi${proxyProbe}
+); fds+=("/dev/fd/$fd")
+exec {fd}< <(s docker-unit; as_user "$user" systemctl --user show docker.service -p UnitFileState -p ActiveState -p ActiveEnterTimestamp --timestamp=unix 2>&1); fds+=("/dev/fd/$fd")
+s groups
+while IFS=: read -r g _ id members; do
+  if [ "$id" = "$gid" ] || [[ ",$members," == *",$user,"* ]]; then printf '%s ' "$g"; fi
+done </etc/group; echo
+for f in subuid subgid; do
+  s "$f"; while IFS= read -r l; do case $l in "$user":*|"$uid":*) printf '%s\n' "$l" ;; esac; done </etc/$f
 done
-for f in /var/run/docker.sock /run/docker.sock; do if [ -e "$f" ] || [ -L "$f" ]; then echo "present $f"; fi; done
+s linger; if [ -e "/var/lib/systemd/linger/$user" ]; then echo yes; else echo no; fi
+s delegation; readfile "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers"
+s root-sockets; for f in /var/run/docker.sock /run/docker.sock; do if [ -e "$f" ] || [ -L "$f" ]; then echo "$f"; fi; done
 s user-socket; if [ -S "/run/user/$uid/docker.sock" ]; then echo present; else echo absent; fi
-s daemon-json; cat "$home/.config/docker/daemon.json" 2>&1
-(
-  s docker-unit
-  as_user "$user" systemctl --user is-enabled docker.service 2>&1
-  as_user "$user" systemctl --user is-active docker.service 2>&1
-  s docker-info; as_user "$user" timeout 20 docker info --format '{{json .}}' 2>&1; echo "exit=$?"
-  ids=$(as_user "$user" timeout 20 docker ps -aq --no-trunc 2>/dev/null)
-  s containers; if [ -n "$ids" ]; then as_user "$user" timeout 20 docker inspect $ids 2>&1; else echo "[]"; fi
-  nets=$(as_user "$user" timeout 20 docker network ls -q --no-trunc 2>/dev/null)
-  s networks; if [ -n "$nets" ]; then as_user "$user" timeout 20 docker network inspect $nets 2>&1; else echo "[]"; fi${proxy}
-) >"$tmp/docker" 2>&1 &
-${units.join("\n")}
-wait
-cat "$tmp/docker"${target.units.map((_, i) => ` "$tmp/unit_${i}" "$tmp/security_${i}"`).join("")}
+s daemon-json; readfile "$home/.config/docker/daemon.json"
+show=$(systemctl show ${shellWords([...ROOTFUL_UNITS])} "user@$uid.service" ${shellWords(units)} -p ${SHOW_PROPERTIES} 2>&1)
+s units-show; printf '%s\n' "$show"
+declare -A inv=() act=(); id=""
+while IFS= read -r l; do
+  case $l in
+    Id=*) id=${"$"}{l#Id=} ;;
+    InvocationID=*) inv[$id]=${"$"}{l#InvocationID=} ;;
+    ActiveState=*) act[$id]=${"$"}{l#ActiveState=} ;;
+  esac
+done <<<"$show"
+${perUnit.join("\n")}
+cat "${"$"}{fds[@]}"
 s end
 `;
 }
@@ -128,7 +207,7 @@ export function parseSections(output: string, marker: string): Map<string, strin
   return sections;
 }
 
-/** The words of a command line that runs the probe on stdin as root. */
+/** The command line that runs the probe from stdin as root. */
 export function probeCommand(sudo: boolean): string {
   return sudo ? `sudo -n -- ${shellWords(["bash", "-s"])}` : "bash -s";
 }

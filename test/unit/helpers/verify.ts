@@ -1,0 +1,70 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  CheckResult,
+  VerifyExpectation,
+  evaluateChecks,
+  expectationFromArgs,
+  parseFacts,
+  parseSections,
+} from "../../../components/verify";
+import type { AppServiceArgs } from "../../../components";
+
+export interface Probe {
+  readonly marker: string;
+  readonly stdout: string;
+}
+
+/** The fixture app as the e2e declares it (test/e2e/host.test.ts, bench/verify-fleet.ts). */
+export const E2E_SERVICE: AppServiceArgs = {
+  name: "provisioner",
+  description: "Tenant provisioner (e2e fixture)",
+  execStart: "/usr/bin/perl /opt/provisioner/server.pl",
+  workingDirectory: "/opt/provisioner",
+  environment: { PORT: "3000", ADMIN_TOKEN: "not-needed" },
+};
+
+/** What the e2e stack declares, with or without the socket proxy. */
+export function e2eExpectation(withProxy = true): VerifyExpectation {
+  return expectationFromArgs({
+    serviceUser: { name: "provisioner" },
+    docker: { daemonConfig: { icc: false } },
+    services: [E2E_SERVICE],
+    ...(withProxy ? { socketProxy: { image: "local/haproxy:e2e" } } : {}),
+  });
+}
+
+/** A probe output recorded on the test VM (test/unit/fixtures/verify/<name>.json). */
+export function loadProbe(name: string): Probe {
+  return JSON.parse(
+    readFileSync(join(__dirname, "..", "fixtures", "verify", `${name}.json`), "utf8"),
+  ) as Probe;
+}
+
+/** The probe with one section's body replaced (synthetic variations of a real recording). */
+export function withSection(probe: Probe, section: string, body: string): Probe {
+  const head = `${probe.marker} ${section}\n`;
+  const start = probe.stdout.indexOf(head);
+  if (start < 0) throw new Error(`no section ${section} in the probe`);
+  const from = start + head.length;
+  const next = probe.stdout.indexOf(`\n${probe.marker} `, from);
+  return { ...probe, stdout: `${probe.stdout.slice(0, from)}${body}${probe.stdout.slice(next)}` };
+}
+
+export function sectionOf(probe: Probe, section: string): string {
+  const s = parseSections(probe.stdout, probe.marker).get(section);
+  if (s === undefined) throw new Error(`no section ${section}`);
+  return s;
+}
+
+export function evaluateProbe(probe: Probe, expected = e2eExpectation()): CheckResult[] {
+  return evaluateChecks(
+    parseFacts(parseSections(probe.stdout, probe.marker), expected.serviceUser),
+    expected,
+  );
+}
+
+/** `{ id: status }` of the checks that are not PASS. */
+export function notPassing(checks: readonly CheckResult[]): Record<string, string> {
+  return Object.fromEntries(checks.filter((c) => c.status !== "PASS").map((c) => [c.id, c.status]));
+}

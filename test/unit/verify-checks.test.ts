@@ -1,0 +1,533 @@
+/**
+ * verify's parsing and checks against probe outputs recorded on the test VM
+ * (test/unit/fixtures/verify/, see its README), and synthetic variations of them: each
+ * recorded breakage must fail exactly its check, with the fix, and every other check that it
+ * explains must be a WARN naming it.
+ */
+import { execFileSync } from "node:child_process";
+import {
+  CheckResult,
+  expectationFromArgs,
+  parseExposure,
+  parseFacts,
+  parseSections,
+  parseShowBlocks,
+  parseSubordinateIds,
+  probeScript,
+} from "../../components/verify";
+import { journalTime, lineDiff, stripJournalPrefix } from "../../components/verify/checks-apps";
+import { socketMounts } from "../../components/verify/checks-containers";
+import {
+  E2E_SERVICE,
+  Probe,
+  e2eExpectation,
+  evaluateProbe,
+  loadProbe,
+  notPassing,
+  sectionOf,
+  withSection,
+} from "./helpers/verify";
+
+const converged = loadProbe("converged");
+const byId = (checks: CheckResult[], id: string) => {
+  const c = checks.find((x) => x.id === id);
+  if (!c) throw new Error(`no check ${id}: ${checks.map((x) => x.id).join(", ")}`);
+  return c;
+};
+/** A container's inspect document, loosely typed: the tests reach into any part of it. */
+type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The containers section with `change` applied to the parsed inspect documents. */
+function withContainers(probe: Probe, change: (docs: Doc[]) => void): Probe {
+  const docs = JSON.parse(sectionOf(probe, "containers")) as Doc[];
+  change(docs);
+  return withSection(probe, "containers", JSON.stringify(docs));
+}
+const proxyOf = (docs: Doc[]) => docs.find((d) => d.Name === "/socket-proxy")!;
+
+describe("the converged VM", () => {
+  const checks = evaluateProbe(converged);
+
+  test("every check passes, with stable ids", () => {
+    expect(notPassing(checks)).toEqual({});
+    expect(checks.map((c) => c.id)).toEqual([
+      "service-user.exists",
+      "service-user.not-in-docker-group",
+      "service-user.subordinate-ids",
+      "linger.enabled",
+      "docker.user-service",
+      "docker.rootless",
+      "rootful-docker.off",
+      "cgroup.delegation",
+      "docker.daemon-json",
+      "app.provisioner.active",
+      "app.provisioner.unit-file",
+      "app.provisioner.exposure",
+      "app.provisioner.environment-file",
+      "app.provisioner.docker-connection",
+      "containers.socket-mounts",
+      "containers.privileged",
+      "socket-proxy.running",
+      "socket-proxy.network",
+      "socket-proxy.refuses-writes",
+      "socket-proxy.config",
+    ]);
+  });
+
+  test("the evidence says what was seen", () => {
+    expect(byId(checks, "docker.rootless").evidence).toMatch(
+      /^server 20\.10\.\S+, security options .*name=rootless/,
+    );
+    expect(byId(checks, "service-user.subordinate-ids").evidence).toBe(
+      "/etc/subuid: 165536:65536; /etc/subgid: 165536:65536",
+    );
+    expect(byId(checks, "containers.socket-mounts").evidence).toBe(
+      "socket-proxy: /run/user/1001/docker.sock -> /var/run/docker.sock (ro)",
+    );
+    expect(byId(checks, "socket-proxy.refuses-writes").evidence).toBe(
+      "GET /_ping -> HTTP/1.1 200 OK; POST /containers/create -> HTTP/1.1 403 Forbidden",
+    );
+    expect(byId(checks, "app.provisioner.exposure").evidence).toMatch(
+      /Overall exposure level for provisioner.service: 1\.\d OK/,
+    );
+  });
+
+  test("parsed facts", () => {
+    const f = parseFacts(parseSections(converged.stdout, converged.marker), "provisioner");
+    expect(f.complete).toBe(true);
+    expect(f.runAs).toBe("root");
+    expect(f.user).toEqual({ name: "provisioner", uid: 1001, home: "/home/provisioner" });
+    expect(f.rootfulUnits).toEqual([
+      { unit: "docker.socket", enabled: "masked", active: "inactive" },
+      { unit: "docker.service", enabled: "masked", active: "inactive" },
+      { unit: "containerd.service", enabled: "masked", active: "inactive" },
+    ]);
+    expect(f.userManager).toBe("active");
+    expect(f.dockerUnit).toMatchObject({ enabled: "enabled", active: "active" });
+    expect(f.containers?.map((c) => c.Name)).toEqual(["/socket-proxy"]);
+    expect(f.networks?.find((n) => n.Name === "docker_api")?.Internal).toBe(true);
+    expect(f.units.get("provisioner.service")?.show.User).toBe("provisioner");
+  });
+});
+
+describe("each breakage recorded on the VM fails exactly its check, with the fix", () => {
+  test.each([
+    ["linger-off", "linger.enabled", "sudo loginctl enable-linger provisioner"],
+    [
+      "rootful-started",
+      "rootful-docker.off",
+      "sudo systemctl mask docker.socket docker.service containerd.service",
+    ],
+    ["docker-group", "service-user.not-in-docker-group", "sudo gpasswd -d provisioner docker"],
+    ["socket-mount", "containers.socket-mounts", "docker rm -f rogue"],
+    ["unit-edited", "app.provisioner.unit-file", "pulumi up --replace"],
+    [
+      "envfile-644",
+      "app.provisioner.environment-file",
+      "sudo chown root:provisioner /etc/hardened-docker/provisioner.env && sudo chmod 0640",
+    ],
+    [
+      "daemon-stopped",
+      "docker.user-service",
+      "sudo systemctl --user -M provisioner@ enable --now docker.service",
+    ],
+  ])("%s → %s", (fixture, id, fix) => {
+    const checks = evaluateProbe(loadProbe(fixture));
+    const failing = checks.filter((c) => c.status === "FAIL");
+    expect(failing.map((c) => c.id)).toEqual([id]);
+    expect(failing[0].remediation).toContain(fix);
+    // whatever else is not PASS is a consequence of that failure, and says so
+    for (const c of checks.filter((x) => x.status === "WARN")) {
+      expect([c.id, c.cause]).toEqual([c.id, id]);
+      expect(c.evidence).toContain(`(follows from ${id})`);
+    }
+  });
+
+  test("linger off: the daemon, the API checks and the app's connection are consequences", () => {
+    expect(notPassing(evaluateProbe(loadProbe("linger-off")))).toEqual({
+      "linger.enabled": "FAIL",
+      "docker.user-service": "WARN",
+      "docker.rootless": "WARN",
+      "app.provisioner.docker-connection": "WARN",
+      "containers.socket-mounts": "WARN",
+      "containers.privileged": "WARN",
+      "socket-proxy.running": "WARN",
+      "socket-proxy.network": "WARN",
+      "socket-proxy.refuses-writes": "WARN",
+      "socket-proxy.config": "WARN",
+    });
+  });
+
+  test("the unit file diff and the socket mount are named in the evidence", () => {
+    expect(
+      byId(evaluateProbe(loadProbe("unit-edited")), "app.provisioner.unit-file").evidence,
+    ).toBe("+ # a local edit; changed on disk since systemd loaded it");
+    expect(
+      byId(evaluateProbe(loadProbe("socket-mount")), "containers.socket-mounts").evidence,
+    ).toBe("rogue: /run/user/1001/docker.sock -> /var/run/docker.sock (rw)");
+  });
+});
+
+describe("the runbook's three failure modes", () => {
+  test("daemon stopped: 'no such file … /run/user/<uid>/docker.sock' = daemon not up or linger off, with the app's log line", () => {
+    const c = byId(evaluateProbe(loadProbe("daemon-stopped")), "app.provisioner.docker-connection");
+    expect(c.status).toBe("WARN");
+    expect(c.cause).toBe("docker.user-service");
+    expect(c.evidence).toContain("/run/user/1001/docker.sock does not exist");
+    expect(c.evidence).toContain("the user daemon is not up, or linger is off");
+    expect(c.evidence).toContain(
+      "its log: provisioning tenant-acme failed: docker: Cannot connect to the Docker daemon at unix:///run/user/1001/docker.sock",
+    );
+    expect(c.remediation).toContain("sudo loginctl enable-linger provisioner");
+  });
+
+  test("DOCKER_HOST at the root socket (an EnvironmentFile overriding the unit): FAIL, root-socket diagnosis", () => {
+    const checks = evaluateProbe(loadProbe("env-root-socket"));
+    expect(notPassing(checks)).toEqual({
+      "app.provisioner.environment-file": "FAIL",
+      "app.provisioner.docker-connection": "FAIL",
+    });
+    const c = byId(checks, "app.provisioner.docker-connection");
+    expect(c.evidence).toContain(
+      "DOCKER_HOST = unix:///var/run/docker.sock (/etc/hardened-docker/provisioner.env)",
+    );
+    expect(c.evidence).toContain("points at the root daemon's socket");
+    expect(c.remediation).toBe(
+      "Remove DOCKER_HOST from /etc/hardened-docker/provisioner.env (the unit sets DOCKER_HOST=unix:///run/user/1001/docker.sock), then sudo systemctl restart provisioner.service.",
+    );
+    expect(byId(checks, "app.provisioner.environment-file").evidence).toBe("sets DOCKER_HOST");
+  });
+
+  test("DOCKER_HOST elsewhere: 'Cannot connect to the Docker daemon' = wrong environment", () => {
+    const c = byId(evaluateProbe(loadProbe("env-wrong-host")), "app.provisioner.docker-connection");
+    expect(c.status).toBe("FAIL");
+    expect(c.evidence).toContain("DOCKER_HOST = tcp://127.0.0.1:2375");
+    expect(c.evidence).toContain("the unit's environment does not lead to the user daemon");
+  });
+
+  test("DOCKER_HOST unset in the unit itself: root-socket diagnosis, fix = re-apply the unit", () => {
+    const show = sectionOf(converged, "units-show").replace(
+      /^Environment=DOCKER_HOST=\S+ /m,
+      "Environment=",
+    );
+    const c = byId(
+      evaluateProbe(withSection(converged, "units-show", show)),
+      "app.provisioner.docker-connection",
+    );
+    expect(c.status).toBe("FAIL");
+    expect(c.evidence).toContain(
+      "DOCKER_HOST unset (the client falls back to /var/run/docker.sock)",
+    );
+    expect(c.remediation).toContain("Re-apply the rendered unit");
+  });
+
+  test("a failure logged after the daemon came up warns; one logged before it is history", () => {
+    const line = (t: number) =>
+      `${t}.000000 dockerhost perl[1]: docker: Cannot connect to the Docker daemon at unix:///run/user/1001/docker.sock.`;
+    const at = (since: number, logged: number) =>
+      byId(
+        evaluateProbe(
+          withSection(
+            withSection(
+              converged,
+              "docker-unit",
+              `ActiveState=active\nUnitFileState=enabled\nActiveEnterTimestamp=@${since}`,
+            ),
+            "unit-journal:provisioner.service",
+            line(logged),
+          ),
+        ),
+        "app.provisioner.docker-connection",
+      );
+    expect(at(1000, 2000).status).toBe("WARN");
+    expect(at(1000, 2000).evidence).toContain("its current run logged: docker: Cannot connect");
+    expect(at(3000, 2000).status).toBe("PASS");
+  });
+});
+
+describe("synthetic variations of the converged recording", () => {
+  test("subordinate ids: two ranges, or one too small, fail", () => {
+    const two = withSection(converged, "subuid", "provisioner:165536:65536\n1001:300000:65536");
+    expect(notPassing(evaluateProbe(two))).toEqual({ "service-user.subordinate-ids": "FAIL" });
+    const small = withSection(converged, "subgid", "provisioner:165536:1000");
+    expect(byId(evaluateProbe(small), "service-user.subordinate-ids").evidence).toContain(
+      "/etc/subgid: 165536:1000",
+    );
+  });
+
+  test("daemon.json: a changed value fails naming the key; formatting only warns", () => {
+    const json = JSON.parse(sectionOf(converged, "daemon-json"));
+    const changed = withSection(
+      converged,
+      "daemon-json",
+      JSON.stringify({ ...json, icc: true }, null, 2),
+    );
+    expect(byId(evaluateProbe(changed), "docker.daemon-json").evidence).toContain(
+      "differs in icc (declared false, found true)",
+    );
+    const compact = withSection(converged, "daemon-json", JSON.stringify(json));
+    expect(notPassing(evaluateProbe(compact))).toEqual({ "docker.daemon-json": "WARN" });
+  });
+
+  test("the rootful socket alone fails (units masked, socket left behind)", () => {
+    const p = withSection(converged, "root-sockets", "/var/run/docker.sock");
+    expect(notPassing(evaluateProbe(p))).toEqual({ "rootful-docker.off": "FAIL" });
+  });
+
+  test("cgroup delegation missing controllers fails", () => {
+    const p = withSection(converged, "delegation", "memory pids");
+    expect(byId(evaluateProbe(p), "cgroup.delegation").evidence).toContain("missing cpu cpuset io");
+  });
+
+  test("a privileged container fails", () => {
+    const p = withContainers(converged, (d) => (proxyOf(d).HostConfig.Privileged = true));
+    expect(notPassing(evaluateProbe(p))).toEqual({ "containers.privileged": "FAIL" });
+  });
+
+  test("the proxy's socket mount read-write, or a container mounting /run/user/<uid>, fails", () => {
+    const rw = withContainers(converged, (d) => (proxyOf(d).Mounts[0].RW = true));
+    expect(notPassing(evaluateProbe(rw))).toEqual({ "containers.socket-mounts": "FAIL" });
+    const dir = withContainers(converged, (d) =>
+      d.push({
+        ...structuredClone(proxyOf(d)),
+        Name: "/sneaky",
+        Config: { Labels: {} },
+        Mounts: [{ Type: "bind", Source: "/run/user/1001", Destination: "/x", RW: false }],
+      }),
+    );
+    expect(byId(evaluateProbe(dir), "containers.socket-mounts").evidence).toBe(
+      "sneaky: /run/user/1001 -> /x (ro)",
+    );
+  });
+
+  test("a container named socket-proxy without the role label is not exempt", () => {
+    const p = withContainers(converged, (d) => (proxyOf(d).Config.Labels = {}));
+    const checks = evaluateProbe(p);
+    expect(byId(checks, "containers.socket-mounts").status).toBe("FAIL");
+    expect(byId(checks, "socket-proxy.running").status).toBe("FAIL");
+  });
+
+  test("proxy: a write let through, a changed config, an extra network, a published port", () => {
+    const letThrough = withSection(
+      converged,
+      "proxy-probe",
+      "GET HTTP/1.1 200 OK\nPOST HTTP/1.1 400 Bad Request",
+    );
+    const c = byId(evaluateProbe(letThrough), "socket-proxy.refuses-writes");
+    expect([c.status, c.remediation]).toEqual([
+      "FAIL",
+      expect.stringContaining("lets a write through"),
+    ]);
+    const config = withContainers(converged, (d) => {
+      const env = proxyOf(d).Config.Env as string[];
+      env[env.findIndex((e) => e.startsWith("HD_SOCKET_PROXY_CONFIG="))] += "\n# edited";
+    });
+    expect(notPassing(evaluateProbe(config))).toEqual({ "socket-proxy.config": "FAIL" });
+    const extraNet = withContainers(
+      converged,
+      (d) => (proxyOf(d).NetworkSettings.Networks.bridge = {}),
+    );
+    expect(notPassing(evaluateProbe(extraNet))).toEqual({ "socket-proxy.network": "FAIL" });
+    const published = withContainers(
+      converged,
+      (d) =>
+        (proxyOf(d).NetworkSettings.Ports = {
+          "2375/tcp": [{ HostIp: "0.0.0.0", HostPort: "2375" }],
+        }),
+    );
+    expect(byId(evaluateProbe(published), "socket-proxy.network").evidence).toContain(
+      "published: 2375/tcp",
+    );
+  });
+
+  test("the app unit: a drop-in fails, a not-installed unit fails once and explains the rest", () => {
+    const show = sectionOf(converged, "units-show");
+    const dropIn = withSection(
+      converged,
+      "units-show",
+      show.replace(
+        /(Id=provisioner\.service[\s\S]*?)DropInPaths=/,
+        "$1DropInPaths=/etc/systemd/system/provisioner.service.d/override.conf",
+      ),
+    );
+    expect(byId(evaluateProbe(dropIn), "app.provisioner.unit-file").evidence).toBe(
+      "drop-ins change it: /etc/systemd/system/provisioner.service.d/override.conf",
+    );
+    const gone = withSection(
+      withSection(
+        converged,
+        "units-show",
+        show.replace(/(Id=provisioner\.service[\s\S]*?)LoadState=loaded/, "$1LoadState=not-found"),
+      ),
+      "unit-file:provisioner.service",
+      "cannot read /etc/systemd/system/provisioner.service",
+    );
+    const checks = evaluateProbe(gone);
+    expect(checks.filter((c) => c.status === "FAIL").map((c) => c.id)).toEqual([
+      "app.provisioner.unit-file",
+    ]);
+    expect(byId(checks, "app.provisioner.docker-connection").cause).toBe(
+      "app.provisioner.unit-file",
+    );
+  });
+
+  test("exposure above the limit warns", () => {
+    const p = withSection(
+      converged,
+      "unit-security:provisioner.service",
+      "-> Overall exposure level for provisioner.service: 9.6 UNSAFE :-{",
+    );
+    const c = byId(evaluateProbe(p), "app.provisioner.exposure");
+    expect([c.status, c.evidence]).toEqual(["WARN", expect.stringContaining("9.6 UNSAFE")]);
+    expect(
+      byId(
+        evaluateProbe(converged, { ...e2eExpectation(), maxExposure: 1 }),
+        "app.provisioner.exposure",
+      ).status,
+    ).toBe("WARN");
+  });
+
+  test("the service user missing: one FAIL, everything that needs it explained", () => {
+    const p = {
+      ...converged,
+      stdout: `\n${converged.marker} whoami\n0\n${converged.marker} passwd\n\n${converged.marker} end\n`,
+    };
+    const checks = evaluateProbe(p);
+    expect(checks.filter((c) => c.status === "FAIL").map((c) => c.id)).toEqual(
+      expect.arrayContaining(["service-user.exists"]),
+    );
+    expect(byId(checks, "linger.enabled")).toMatchObject({
+      status: "WARN",
+      cause: "service-user.exists",
+    });
+  });
+
+  describe("Traefik", () => {
+    const expected = expectationFromArgs({
+      serviceUser: { name: "provisioner" },
+      docker: { daemonConfig: { icc: false }, unprivilegedPortStart: 80 },
+      services: [E2E_SERVICE],
+      socketProxy: { image: "local/haproxy:e2e" },
+      traefik: {},
+    });
+    const traefik = (args: string[], mounts: unknown[] = []) =>
+      withContainers(converged, (d) =>
+        d.push({
+          ...structuredClone(proxyOf(d)),
+          Name: "/traefik",
+          Config: { Labels: { "dev.hardened-docker.role": "traefik" }, Cmd: args, Env: [] },
+          Args: args,
+          Mounts: mounts,
+        }),
+      );
+    const good = [
+      "--providers.docker.endpoint=tcp://socket-proxy:2375",
+      "--providers.docker.exposedByDefault=false",
+    ];
+
+    test("its endpoint is the proxy and it has no socket: PASS", () => {
+      const checks = evaluateProbe(traefik(good), expected);
+      expect(notPassing(checks)).toEqual({});
+      expect(byId(checks, "traefik.endpoint").evidence).toBe(
+        "--providers.docker.endpoint=tcp://socket-proxy:2375",
+      );
+    });
+
+    test("pointed at the socket, or mounting it: FAIL", () => {
+      const mounted = traefik(good, [
+        {
+          Type: "bind",
+          Source: "/run/user/1001/docker.sock",
+          Destination: "/var/run/docker.sock",
+          RW: false,
+        },
+      ]);
+      expect(notPassing(evaluateProbe(mounted, expected))).toEqual({
+        "containers.socket-mounts": "FAIL",
+        "traefik.no-socket": "FAIL",
+      });
+      const direct = traefik(["--providers.docker.endpoint=unix:///var/run/docker.sock"]);
+      expect(notPassing(evaluateProbe(direct, expected))).toEqual({ "traefik.endpoint": "FAIL" });
+      expect(notPassing(evaluateProbe(converged, expected))).toEqual({
+        "traefik.endpoint": "FAIL",
+      });
+    });
+  });
+});
+
+describe("parsers", () => {
+  test("sections: only lines starting with this run's marker open a section", () => {
+    const m = "@@hd-verify-0123456789abcdef@@";
+    const out = `\n${m} a\none\n@@hd-verify-ffffffffffffffff@@ fake\n  ${m} b\n${m} c\n\n`;
+    expect([...parseSections(out, m)]).toEqual([
+      ["a", `one\n@@hd-verify-ffffffffffffffff@@ fake\n  ${m} b`],
+      ["c", ""],
+    ]);
+  });
+
+  test("systemctl show blocks, exposure lines, subordinate ids, journal lines, line diffs", () => {
+    expect(
+      [
+        ...parseShowBlocks(
+          "Id=a.service\nActiveState=active\n\nId=b.service\nActiveState=failed\n",
+        ),
+      ].map(([k, v]) => [k, v.ActiveState]),
+    ).toEqual([
+      ["a.service", "active"],
+      ["b.service", "failed"],
+    ]);
+    expect(parseExposure("→ Overall exposure level for x.service: 2.1 OK :-)")).toBe(2.1);
+    expect(parseExposure("Unit x.service not found, cannot analyze.")).toBeUndefined();
+    expect(
+      parseSubordinateIds("bob:100000:65536\n1001:200000:10\nalice:1:2\nbad", "bob", 1001),
+    ).toEqual([
+      { start: 100000, count: 65536 },
+      { start: 200000, count: 10 },
+    ]);
+    const j = "1795424010.628486 host perl[12]: docker: Cannot connect";
+    expect([journalTime(j), stripJournalPrefix(j)]).toEqual([
+      1795424010.628486,
+      "docker: Cannot connect",
+    ]);
+    expect(journalTime("-- No entries --")).toBeNaN();
+    expect(lineDiff("a\nb\n", "a\nb\n")).toBe("");
+    expect(lineDiff("a\nb\n", "a\nc\n")).toBe("+ c | - b");
+    expect(lineDiff("a\nb\n", "b\na\n")).toBe("same lines in a different order or spacing");
+  });
+
+  test("socketMounts: the socket, a directory above it, the root socket; not unrelated paths", () => {
+    const c = (Source: string) => ({ Id: "x", Name: "/x", Mounts: [{ Type: "bind", Source }] });
+    for (const s of [
+      "/run/user/7/docker.sock",
+      "/run/user/7",
+      "/run/user",
+      "/run",
+      "/",
+      "/var/run",
+      "/srv/docker.sock",
+    ])
+      expect([s, socketMounts(c(s), 7).length]).toEqual([s, 1]);
+    for (const s of ["/run/user/8", "/srv/data", "/run/user/70"])
+      expect([s, socketMounts(c(s), 7).length]).toEqual([s, 0]);
+  });
+});
+
+describe("the probe script", () => {
+  test("is valid bash, quotes what it interpolates, and sends no write to the proxy but the refused one", () => {
+    const script = probeScript(
+      {
+        user: "provisioner",
+        units: [
+          { unit: "app.service", environmentFile: "/etc/hardened-docker/app.env" },
+          { unit: "b.service" },
+        ],
+        proxyContainer: "socket-proxy",
+      },
+      "@@hd-verify-0123456789abcdef@@",
+    );
+    execFileSync("bash", ["-n"], { input: script });
+    expect(script.match(/POST /g)).toHaveLength(1);
+    expect(script).not.toMatch(/docker (run|rm|create|start|stop|exec)\b/);
+    expect(script).not.toMatch(/systemctl (start|stop|restart|enable|disable|mask|unmask)\b/);
+  });
+});
