@@ -19,6 +19,12 @@ export interface ProbeTarget {
   readonly units: readonly { readonly unit: string; readonly environmentFile?: string }[];
   /** Name of the socket-proxy container whose refusal of writes is probed. */
   readonly proxyContainer?: string;
+  /**
+   * How the Docker API is read: `perl` (one process, fast), `cli` (the docker CLI as the
+   * service user, slow), `auto` (perl when the host has it).
+   * @default "auto"
+   */
+  readonly dockerClient?: "auto" | "perl" | "cli";
 }
 
 /** System units whose state the probe reads (with the user manager and the app units). */
@@ -148,7 +154,11 @@ s passwd; printf '%s\n' "$line"
 IFS=: read -r _ _ uid gid _ home _ <<<"$line"
 fds=()
 exec {fd}< <(
-  if command -v perl >/dev/null; then
+  if ${
+    { auto: "command -v perl >/dev/null", perl: "true", cli: "false" }[
+      target.dockerClient ?? "auto"
+    ]
+  }; then
     out=$(perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$uid/docker.sock" "$M" ${proxy} 2>&1)
   else
     out=$(as_user "$user" bash -c ${shellQuote(DOCKER_API_CLI)} verify "$M" 2>&1)

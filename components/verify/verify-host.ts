@@ -16,6 +16,7 @@ import {
   checkInteger,
   checkKnownKeys,
   checkLinuxName,
+  checkOneOf,
   checkPlainObject,
   checkPort,
 } from "../validate";
@@ -44,6 +45,8 @@ export interface VerifyOptions {
   readonly name?: string;
   /** Give up on the probe after this long. @default 60000 */
   readonly timeoutMs?: number;
+  /** How the probe reads the Docker API (see `ProbeTarget.dockerClient`). @default "auto" */
+  readonly dockerClient?: "auto" | "perl" | "cli";
   /** Receives the probe's raw output (tests record fixtures with it). @default none */
   readonly onProbeOutput?: (probe: { marker: string; stdout: string; stderr: string }) => void;
 }
@@ -136,6 +139,11 @@ export async function verifyHost(
         ...(s.environmentFile ? { environmentFile: s.environmentFile } : {}),
       })),
       ...(expected.socketProxy ? { proxyContainer: expected.socketProxy.containerName } : {}),
+      dockerClient: checkOneOf("dockerClient", opts.dockerClient ?? "auto", [
+        "auto",
+        "perl",
+        "cli",
+      ] as const),
     },
     marker,
   );

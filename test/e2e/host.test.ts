@@ -14,6 +14,16 @@ import { buildImage, HOST_KEY, TestVm } from "../vm/vm";
 import { sshExec } from "../vm/ssh";
 import { shellQuote } from "../../components/shell";
 import { dockerSshOptions } from "../../components/docker-api";
+import { VerifyConnection, renderTable, verifyHost } from "../../components/verify";
+import {
+  BREAKAGES,
+  expectationOf,
+  failingIds,
+  notPassing,
+  verifyCli,
+  verifyUntilAllPass,
+  writeStackFile,
+} from "./verify-helpers";
 
 const SSH_PORT = Number(process.env.HD_VM_SSH_PORT ?? 2222);
 const MIN = 60_000;
@@ -507,6 +517,104 @@ test("an allowlist change replaces only the proxy container, and the new rule is
   expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/info | head -1"))).toBe("403");
 });
 
+/** verify's connection to the VM: the admin login, as in the stack. */
+const adminLogin = (): VerifyConnection => ({
+  host: "127.0.0.1",
+  port: SSH_PORT,
+  user: "admin",
+  hostKey: HOST_KEY,
+  privateKey: vm.privateKey,
+});
+const declared = () => expectationOf(stackConfig());
+/** HD_VERIFY_RECORD=<dir>: keep the raw probe outputs (test/unit/fixtures/verify is made of them). */
+const recordAs = (label: string) =>
+  process.env.HD_VERIFY_RECORD
+    ? {
+        onProbeOutput: (p: { marker: string; stdout: string }) =>
+          writeFileSync(
+            join(process.env.HD_VERIFY_RECORD as string, `${label}.json`),
+            `${JSON.stringify({ marker: p.marker, stdout: p.stdout }, null, 1)}\n`,
+          ),
+      }
+    : {};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+test("verify --stack: every check passes on the converged host (and the time of one host)", async () => {
+  const stacks = writeStackFile("e2e", stackConfig(), SECRET_KEYS);
+  const argv = ["--stack", "e2e", "--stacks-dir", stacks, "--identity", adminKeyFile()];
+  const json = await verifyCli([...argv, "--json"]);
+  expect(notPassing(json.reports[0])).toEqual([]);
+  expect(json.code).toBe(0);
+  expect(json.reports[0].checks).toHaveLength(withTraefik ? 22 : 20);
+  const table = await verifyCli(argv);
+  console.log(table.text);
+  expect(table.text).toMatch(/PASS e2e: (20|22) checks, (20|22) pass, 0 warn, 0 fail/);
+  const runs = [];
+  for (let i = 0; i < 5; i++)
+    runs.push(await verifyHost(adminLogin(), declared(), recordAs("converged")));
+  for (const r of runs) expect(notPassing(r)).toEqual([]);
+  const connect = median(runs.map((r) => r.connectSeconds ?? NaN));
+  const checks = median(runs.map((r) => r.checkSeconds ?? NaN));
+  timings["verify one host: connect (median of 5)"] = connect;
+  timings["verify one host: connected to report (median of 5)"] = checks;
+  console.log(`verify, 5 runs: checks ${runs.map((r) => r.checkSeconds?.toFixed(2)).join(" ")} s`);
+  expect(checks).toBeLessThan(30);
+  // hosts without perl: the same verdict through the docker CLI (slower)
+  const cli = await verifyHost(adminLogin(), declared(), { dockerClient: "cli" });
+  expect(notPassing(cli)).toEqual([]);
+  timings["verify one host, docker CLI instead of perl: connected to report"] =
+    cli.checkSeconds ?? NaN;
+});
+
+test.each(BREAKAGES.map((b) => [b.name, b]))(
+  "verify: %s fails exactly its check, with a fix that works",
+  async (_name, b) => {
+    await vm.run(b.breakIt);
+    const report = await verifyHost(adminLogin(), declared(), recordAs(b.id));
+    console.log(renderTable(report));
+    expect(failingIds(report)).toEqual([b.id]);
+    const failed = report.checks.find((c) => c.id === b.id);
+    expect(failed?.remediation).toContain(b.fix);
+    for (const c of notPassing(report).filter((x) => x.status === "WARN"))
+      expect([c.id, c.cause]).toEqual([c.id, b.id]);
+    await vm.run(b.undo ?? b.fix);
+    const fixed = await verifyUntilAllPass(adminLogin(), declared(), 5 * MIN);
+    timings[`verify: ${b.name}: fixed to all-PASS`] = fixed.seconds;
+  },
+);
+
+test("verify: five things broken at once fail the CLI; a re-apply makes every check pass again", async () => {
+  const reapplyFixes = BREAKAGES.filter(
+    (b) => !["service-user.not-in-docker-group", "containers.socket-mounts"].includes(b.id),
+  );
+  for (const b of reapplyFixes) await vm.run(b.breakIt);
+  const stacks = writeStackFile("e2e", stackConfig(), SECRET_KEYS);
+  const broken = await verifyCli([
+    "--stack",
+    "e2e",
+    "--stacks-dir",
+    stacks,
+    "--identity",
+    adminKeyFile(),
+    "--json",
+  ]);
+  expect(broken.code).toBe(1);
+  // the stopped daemon is a consequence of linger off here: reported, as a WARN naming it
+  expect(failingIds(broken.reports[0]).sort()).toEqual(
+    [
+      "linger.enabled",
+      "rootful-docker.off",
+      "app.provisioner.unit-file",
+      "app.provisioner.environment-file",
+    ].sort(),
+  );
+  const r = await apply(stackConfig());
+  report(r, "re-apply after the breakage");
+  expect(r.error).toBeUndefined();
+  const fixed = await verifyUntilAllPass(adminLogin(), declared(), 5 * MIN);
+  timings["verify: re-apply, then all-PASS after"] = fixed.seconds;
+});
+
 test("reboot: with nobody logged in, the daemon, the app and the tenant come back", async () => {
   timings["reboot to SSH"] = await vm.reboot();
   const t0 = Date.now();
@@ -537,6 +645,7 @@ test("reboot: with nobody logged in, the daemon, the app and the tenant come bac
       .split("\n")
       .filter((l) => l.includes("provisioner")),
   ).toEqual([]);
+  await verifyUntilAllPass(adminLogin(), declared(), 3 * MIN);
 });
 
 test("destroy: containers and networks removed, units stopped and removed, linger off, rootful daemon restored, user and data kept", async () => {
