@@ -20,4 +20,20 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
   },
+  {
+    // the package's bin: plain CommonJS, no type information
+    files: ["bin/**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: "commonjs",
+      globals: { require: "readonly", process: "readonly", __dirname: "readonly" },
+    },
+    rules: {
+      "@typescript-eslint/no-require-imports": "off",
+      "@typescript-eslint/no-floating-promises": "off",
+      "@pulumi/no-output-in-template-literal": "off",
+      "@pulumi/no-output-instance-in-template-literal": "off",
+    },
+  },
 );

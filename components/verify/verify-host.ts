@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { Client, ConnectConfig } from "ssh2";
+import type { ConnectConfig } from "ssh2";
+import { execOnce, hostKeyMatches } from "./ssh";
 import { resolveCauses } from "./check";
 import { appChecks } from "./checks-apps";
 import { containerChecks } from "./checks-containers";
@@ -49,13 +50,6 @@ export interface VerifyOptions {
   readonly dockerClient?: "auto" | "perl" | "cli";
   /** Receives the probe's raw output (tests record fixtures with it). @default none */
   readonly onProbeOutput?: (probe: { marker: string; stdout: string; stderr: string }) => void;
-}
-
-/** The host key check: the offered key must be the pinned one, if any. */
-export function hostKeyMatches(pinned: string | undefined, offered: Buffer): boolean {
-  if (pinned === undefined) return true;
-  const b64 = pinned.trim().split(/\s+/)[1] ?? "";
-  return offered.equals(Buffer.from(b64, "base64"));
 }
 
 /** Evaluates every check from the probe's facts. Pure. */
@@ -150,8 +144,12 @@ export async function verifyHost(
   const t0 = performance.now();
   let connectedAt: number | undefined;
   try {
-    const out = await runOnce(config, probeCommand(sudo), script, timeoutMs, () => {
-      connectedAt = performance.now();
+    const out = await execOnce(config, probeCommand(sudo), {
+      stdin: script,
+      timeoutMs,
+      onReady: () => {
+        connectedAt = performance.now();
+      },
     });
     opts.onProbeOutput?.({ marker, stdout: out.stdout, stderr: out.stderr });
     const sections = parseSections(out.stdout, marker);
@@ -179,52 +177,4 @@ export async function verifyHost(
       error: (err as Error).message,
     };
   }
-}
-
-function runOnce(
-  config: ConnectConfig,
-  command: string,
-  stdin: string,
-  timeoutMs: number,
-  onReady: () => void,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const client = new Client();
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let settled = false;
-    const where = `ssh ${config.username}@${config.host}:${config.port}`;
-    const finish = (e: Error | undefined, code: number | null = null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      client.end();
-      if (e) reject(e);
-      else
-        resolve({
-          code,
-          stdout: Buffer.concat(out).toString("utf8"),
-          stderr: Buffer.concat(err).toString("utf8"),
-        });
-    };
-    const timer = setTimeout(
-      () => finish(new Error(`${where}: timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    client
-      .on("ready", () => {
-        onReady();
-        client.exec(command, (e, stream) => {
-          if (e) return finish(e);
-          stream
-            .on("close", (code: number | null) => finish(undefined, code))
-            .on("data", (d: Buffer) => out.push(d));
-          stream.stderr.on("data", (d: Buffer) => err.push(d));
-          stream.end(stdin);
-        });
-      })
-      .on("error", (e) => finish(new Error(`${where}: ${e.message}`)))
-      .on("close", () => finish(new Error(`${where}: connection closed before the probe finished`)))
-      .connect(config);
-  });
 }

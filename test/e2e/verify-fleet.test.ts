@@ -4,7 +4,9 @@
  * in parallel by the CLI from 20 stack files. Also: a wrong host key and a closed port are
  * reports with an error (exit 1), never a hang or a crash. Needs root and sshd.
  */
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchFleet, describeRun } from "../../bench/verify-fleet";
 import { verifyHost } from "../../components/verify";
@@ -33,7 +35,7 @@ test("20 hosts verified in parallel by `verify --all-stacks`: every host passes"
   expect(one.exitCode).toBe(0);
 });
 
-test("a wrong host key and a closed port: a report with the reason, no checks", async () => {
+test("a wrong host key and a closed port: a report with the reason; the key from an agent works", async () => {
   const fleet = await startFakeFleet(1, probe, 23100);
   try {
     const [host] = fleet.hosts;
@@ -51,6 +53,27 @@ test("a wrong host key and a closed port: a report with the reason, no checks", 
     expect(closed.error).toMatch(/ECONNREFUSED/);
     const right = await verifyHost({ ...base, hostKey: host.hostKey }, e2eExpectation());
     expect(right.error).toBeUndefined();
+    // the key from an SSH agent instead (what the CLI uses without --identity)
+    const dir = mkdtempSync(join(tmpdir(), "hd-agent-"));
+    const sock = join(dir, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 50 && !existsSync(sock); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      writeFileSync(join(dir, "id"), fleet.privateKey, { mode: 0o600 });
+      execFileSync("ssh-add", [join(dir, "id")], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+        stdio: "pipe",
+      });
+      const viaAgent = await verifyHost(
+        { host: "127.0.0.1", port: host.port, hostKey: host.hostKey, agent: sock },
+        e2eExpectation(),
+      );
+      expect(viaAgent.error).toBeUndefined();
+      expect(viaAgent.checks.filter((c) => c.status !== "PASS")).toEqual([]);
+    } finally {
+      agent.kill();
+    }
   } finally {
     fleet.stop();
   }

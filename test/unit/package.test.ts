@@ -12,7 +12,7 @@ const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
 
 const CONSUMER = `
 import * as pulumi from "@pulumi/pulumi";
-import { HardenedDockerHost, SystemdUnit, shellQuote, renderSystemdUnit, renderDaemonJson } from "hardened-docker";
+import { HardenedDockerHost, SystemdUnit, shellQuote, renderSystemdUnit, renderDaemonJson, verifyHost, expectationFromArgs } from "hardened-docker";
 import type { HardenedDockerHostArgs, SystemdUnitArgs } from "hardened-docker";
 
 const args: HardenedDockerHostArgs = {
@@ -21,7 +21,8 @@ const args: HardenedDockerHostArgs = {
   services: [{ name: "api", execStart: "/usr/bin/node /srv/api.js" }],
 };
 const unit: SystemdUnitArgs = { connection: args.connection, unitName: "x.service", sections: { Service: { ExecStart: "/bin/true" } } };
-export const used = [HardenedDockerHost, SystemdUnit, shellQuote("a b"), renderSystemdUnit({}), renderDaemonJson(), args, unit];
+const expected = expectationFromArgs({ serviceUser: args.serviceUser, services: args.services });
+export const used = [HardenedDockerHost, SystemdUnit, shellQuote("a b"), renderSystemdUnit({}), renderDaemonJson(), args, unit, verifyHost, expected];
 `;
 
 test("builds, and a consumer program compiles and loads against the package", () => {
@@ -55,9 +56,19 @@ test("builds, and a consumer program compiles and loads against the package", ()
     process.execPath,
     [
       "-e",
-      'const m = require("hardened-docker"); console.log(typeof m.HardenedDockerHost, typeof m.SystemdUnit, m.shellQuote("a b"))',
+      'const m = require("hardened-docker"); console.log(typeof m.HardenedDockerHost, typeof m.SystemdUnit, m.shellQuote("a b"), typeof m.verifyHost)',
     ],
     { cwd: dir, encoding: "utf8" },
   );
-  expect(loaded.trim()).toBe("function function 'a b'");
+  expect(loaded.trim()).toBe("function function 'a b' function");
+  // the compiled command line, as an installed package's bin runs it (no tsx, no sources)
+  const help = execFileSync(
+    process.execPath,
+    [
+      "-e",
+      `require(${JSON.stringify(join(root, "dist", "cli", "hardened-docker.js"))}).main(["verify", "--help"]).then((c) => (process.exitCode = c))`,
+    ],
+    { cwd: dir, encoding: "utf8" },
+  );
+  expect(help).toContain("usage: hardened-docker verify");
 }, 120_000);

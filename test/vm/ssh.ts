@@ -2,8 +2,8 @@
  * SSH for the test harness (ssh2): one connection per call, the host key checked against the
  * pinned one exactly as `remote.Command` does with `connection.hostKey`.
  */
-import { Client } from "ssh2";
-import { hostKeyMatches } from "../../components/verify/verify-host";
+import type { Client } from "ssh2";
+import { SshConnectError, execOnce, hostKeyMatches } from "../../components/verify/ssh";
 
 export interface SshTarget {
   readonly host: string;
@@ -27,9 +27,7 @@ export interface ExecOptions {
   readonly onStarted?: (client: Client) => void;
 }
 
-export class SshConnectError extends Error {}
-
-export { hostKeyMatches };
+export { SshConnectError, hostKeyMatches };
 
 /** Runs `command` on the target; resolves with its exit code and output. */
 export function sshExec(
@@ -37,56 +35,18 @@ export function sshExec(
   command: string,
   opts: ExecOptions = {},
 ): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const client = new Client();
-    let stdout = "";
-    let stderr = "";
-    let settled = false;
-    const finish = (err: Error | undefined, code: number | null = null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      client.end();
-      if (err) reject(err);
-      else resolve({ code, stdout, stderr });
-    };
-    const timer = setTimeout(
-      () => finish(new Error(`ssh ${target.user}@${target.host}:${target.port}: timed out`)),
-      opts.timeoutMs ?? 15 * 60_000,
-    );
-    client
-      .on("ready", () => {
-        client.exec(command, (err, stream) => {
-          if (err) return finish(err);
-          opts.onStarted?.(client);
-          stream
-            .on("close", (code: number | null) => finish(undefined, code))
-            .on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-          stream.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-          stream.end(opts.stdin ?? "");
-        });
-      })
-      .on("error", (err) =>
-        finish(
-          new SshConnectError(`ssh ${target.user}@${target.host}:${target.port}: ${err.message}`),
-        ),
-      )
-      .on("close", () =>
-        finish(
-          new Error(
-            `ssh ${target.user}@${target.host}:${target.port}: connection closed before the command finished`,
-          ),
-        ),
-      )
-      .connect({
-        host: target.host,
-        port: target.port,
-        username: target.user,
-        privateKey: target.privateKey,
-        readyTimeout: 20_000,
-        hostVerifier: (key: Buffer) => hostKeyMatches(target.hostKey, key),
-      });
-  });
+  return execOnce(
+    {
+      host: target.host,
+      port: target.port,
+      username: target.user,
+      privateKey: target.privateKey,
+      readyTimeout: 20_000,
+      hostVerifier: (key: Buffer) => hostKeyMatches(target.hostKey, key),
+    },
+    command,
+    { stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? 15 * 60_000, onStarted: opts.onStarted },
+  );
 }
 
 /** Like sshExec, but a non-zero exit is an error carrying the output. */
