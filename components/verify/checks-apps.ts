@@ -34,8 +34,33 @@ export function appChecks(f: HostFacts, e: VerifyExpectation): Check[] {
   return e.services.flatMap((svc) => {
     const unit = `${svc.args.name}.service`;
     const facts = f.units.get(unit);
-    return facts ? serviceChecks(f, e, svc, unit, facts) : [];
+    return facts ? serviceChecks(f, e, svc, unit, facts) : notChecked(svc, unit);
   });
+}
+
+/** The app's checks when the probe could not read its unit (no service user). */
+function notChecked(svc: ExpectedService, unit: string): Check[] {
+  const ids: [string, string][] = [
+    ["active", `${unit} is enabled and active`],
+    ["unit-file", `${unit} matches the rendered unit`],
+    ["exposure", `${unit} exposure (systemd-analyze security)`],
+    ...(svc.environmentFile
+      ? ([["environment-file", `${svc.environmentFile} is 0640 root:<service user>`]] as [
+          string,
+          string,
+        ][])
+      : []),
+    ["docker-connection", `${unit} reaches the rootless daemon (runbook failure modes)`],
+  ];
+  return ids.map(([what, title]) =>
+    fail(
+      `app.${svc.args.name}.${what}`,
+      title,
+      "not checked: the probe stopped early (no service user)",
+      "Apply the stack (pulumi up), then verify again.",
+      ["service-user.exists"],
+    ),
+  );
 }
 
 function serviceChecks(

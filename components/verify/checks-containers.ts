@@ -16,6 +16,8 @@ const PROXY_CHECK_TITLES = (p: {
   ["socket-proxy.refuses-writes", "The proxy answers reads and refuses POST /containers/create"],
   ["socket-proxy.config", "The proxy runs the rendered allowlist"],
 ];
+const titleOf = (titles: [string, string][]) => (id: string) =>
+  (titles.find(([i]) => i === id) as [string, string])[1];
 const TRAEFIK_CHECK_TITLES: [string, string][] = [
   ["traefik.no-socket", "Traefik has no socket mount"],
   ["traefik.endpoint", "Traefik reaches Docker through the proxy"],
@@ -111,12 +113,13 @@ function proxyChecks(
   proxy: ContainerFacts | undefined,
 ): Check[] {
   const p = e.socketProxy as NonNullable<VerifyExpectation["socketProxy"]>;
+  const title = titleOf(PROXY_CHECK_TITLES(p));
   const needs = ["socket-proxy.running"];
   if (!proxy || proxy.State?.Running !== true) {
     return [
       fail(
         "socket-proxy.running",
-        `The socket proxy ${p.containerName} runs`,
+        title("socket-proxy.running"),
         proxy
           ? `${p.containerName} exists but is not running`
           : `no container ${p.containerName} labelled ${ROLE_LABEL}=socket-proxy`,
@@ -128,7 +131,7 @@ function proxyChecks(
   const checks = [
     pass(
       "socket-proxy.running",
-      `The socket proxy ${p.containerName} runs`,
+      title("socket-proxy.running"),
       `${p.containerName} running`,
       NEEDS_API,
     ),
@@ -143,15 +146,10 @@ function proxyChecks(
   const netEvidence = `networks: ${nets.join(", ") || "(none)"}; ${p.networkName} internal: ${internal}; published: ${published.join(", ") || "none"}`;
   checks.push(
     netOk
-      ? pass(
-          "socket-proxy.network",
-          `The proxy is only on the internal network ${p.networkName}`,
-          netEvidence,
-          needs,
-        )
+      ? pass("socket-proxy.network", title("socket-proxy.network"), netEvidence, needs)
       : fail(
           "socket-proxy.network",
-          `The proxy is only on the internal network ${p.networkName}`,
+          title("socket-proxy.network"),
           netEvidence,
           `Disconnect it from other networks, unpublish its ports and make ${p.networkName} internal: re-create both with pulumi up --replace on the proxy's network and container.`,
           needs,
@@ -166,13 +164,13 @@ function proxyChecks(
     ping === "200" && create === "403"
       ? pass(
           "socket-proxy.refuses-writes",
-          "The proxy answers reads and refuses POST /containers/create",
+          title("socket-proxy.refuses-writes"),
           probeEvidence,
           needs,
         )
       : fail(
           "socket-proxy.refuses-writes",
-          "The proxy answers reads and refuses POST /containers/create",
+          title("socket-proxy.refuses-writes"),
           probeEvidence,
           create !== undefined && create !== "403"
             ? "The proxy lets a write through: its configuration is not the rendered allowlist; re-create it (pulumi up --replace on the proxy container)."
@@ -186,13 +184,13 @@ function proxyChecks(
     config === p.config
       ? pass(
           "socket-proxy.config",
-          "The proxy runs the rendered allowlist",
+          title("socket-proxy.config"),
           `${SOCKET_PROXY_CONFIG_ENV} is as rendered`,
           needs,
         )
       : fail(
           "socket-proxy.config",
-          "The proxy runs the rendered allowlist",
+          title("socket-proxy.config"),
           config === undefined
             ? `no ${SOCKET_PROXY_CONFIG_ENV} in its environment`
             : `${SOCKET_PROXY_CONFIG_ENV} differs from the rendered configuration`,
@@ -209,6 +207,7 @@ function traefikChecks(
   all: readonly ContainerFacts[],
 ): Check[] {
   const t = e.traefik as NonNullable<VerifyExpectation["traefik"]>;
+  const title = titleOf(TRAEFIK_CHECK_TITLES);
   const c = all.find(
     (x) => name(x) === t.containerName && x.Config?.Labels?.[ROLE_LABEL] === "traefik",
   );
@@ -216,7 +215,7 @@ function traefikChecks(
     return [
       fail(
         "traefik.endpoint",
-        "Traefik reaches Docker through the proxy",
+        title("traefik.endpoint"),
         `no container ${t.containerName} labelled ${ROLE_LABEL}=traefik`,
         "Apply the stack (pulumi up).",
         NEEDS_API,
@@ -231,27 +230,22 @@ function traefikChecks(
     mounts.length === 0
       ? pass(
           "traefik.no-socket",
-          "Traefik has no socket mount",
+          title("traefik.no-socket"),
           `${t.containerName}: no Docker socket mounted`,
           NEEDS_API,
         )
       : fail(
           "traefik.no-socket",
-          "Traefik has no socket mount",
+          title("traefik.no-socket"),
           mounts.map((m) => `${m.Source} -> ${m.Destination}`).join("; "),
           `Re-create ${t.containerName} without the mount (pulumi up --replace on the Traefik container); it reads Docker through ${t.endpoint}.`,
           NEEDS_API,
         ),
     endpoints.length === 1 && endpoints[0] === want
-      ? pass(
-          "traefik.endpoint",
-          "Traefik reaches Docker through the proxy",
-          endpoints[0],
-          NEEDS_API,
-        )
+      ? pass("traefik.endpoint", title("traefik.endpoint"), endpoints[0], NEEDS_API)
       : fail(
           "traefik.endpoint",
-          "Traefik reaches Docker through the proxy",
+          title("traefik.endpoint"),
           endpoints.length
             ? endpoints.join(", ")
             : "no --providers.docker.endpoint (Traefik then uses the socket)",

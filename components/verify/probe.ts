@@ -150,7 +150,15 @@ line=""
 while IFS= read -r l; do case $l in "$user":*) line=$l; break ;; esac; done </etc/passwd
 [ -n "$line" ] || line=$(getent passwd "$user")
 s passwd; printf '%s\n' "$line"
-[ -n "$line" ] || { s end; exit 0; }
+root_sockets() {
+  root_sockets
+}
+# units: the rootful daemon's, then the arguments
+show_units() { systemctl show ${shellWords([...ROOTFUL_UNITS])} "$@" -p ${SHOW_PROPERTIES} 2>&1; }
+if [ -z "$line" ]; then
+  # no service user: the host-wide facts only
+  root_sockets; s units-show; show_units; s end; exit 0
+fi
 IFS=: read -r _ _ uid gid _ home _ <<<"$line"
 fds=()
 exec {fd}< <(
@@ -178,10 +186,10 @@ for f in subuid subgid; do
 done
 s linger; if [ -e "/var/lib/systemd/linger/$user" ]; then echo yes; else echo no; fi
 s delegation; readfile "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers"
-s root-sockets; for f in /var/run/docker.sock /run/docker.sock; do if [ -e "$f" ] || [ -L "$f" ]; then echo "$f"; fi; done
+root_sockets
 s user-socket; if [ -S "/run/user/$uid/docker.sock" ]; then echo present; else echo absent; fi
 s daemon-json; readfile "$home/.config/docker/daemon.json"
-show=$(systemctl show ${shellWords([...ROOTFUL_UNITS])} "user@$uid.service" ${shellWords(units)} -p ${SHOW_PROPERTIES} 2>&1)
+show=$(show_units "user@$uid.service" ${shellWords(units)})
 s units-show; printf '%s\n' "$show"
 declare -A inv=() act=(); id=""
 while IFS= read -r l; do

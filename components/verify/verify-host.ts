@@ -97,6 +97,15 @@ export function resolveVerifyConnection(c: VerifyConnection): ConnectConfig & { 
       "Pass --identity <file>, or load the key into ssh-agent (SSH_AUTH_SOCK).",
     );
   }
+  const sudo = checkBoolean("connection.sudo", c.sudo ?? user !== "root");
+  if (user !== "root" && !sudo) {
+    throw new InvalidArgument(
+      "connection.sudo",
+      false,
+      "true when the login user is not root (the probe reads root-only files)",
+      "Log in as root, or give the user a NOPASSWD sudo rule and leave sudo unset.",
+    );
+  }
   return {
     host: checkHost("connection.host", c.host),
     port: checkPort("connection.port", c.port ?? 22),
@@ -105,7 +114,7 @@ export function resolveVerifyConnection(c: VerifyConnection): ConnectConfig & { 
     ...(c.agent !== undefined ? { agent: c.agent } : {}),
     hostVerifier: (key: Buffer) => hostKeyMatches(hostKey, key),
     readyTimeout: 20_000,
-    sudo: checkBoolean("connection.sudo", c.sudo ?? user !== "root"),
+    sudo,
   };
 }
 

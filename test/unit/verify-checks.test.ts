@@ -388,18 +388,31 @@ describe("synthetic variations of the converged recording", () => {
   });
 
   test("the service user missing: one FAIL, everything that needs it explained", () => {
+    // what the probe prints when the user does not exist: host-wide facts only
     const p = {
       ...converged,
-      stdout: `\n${converged.marker} whoami\n0\n${converged.marker} passwd\n\n${converged.marker} end\n`,
+      stdout: [
+        "",
+        `${converged.marker} whoami`,
+        "0",
+        `${converged.marker} passwd`,
+        "",
+        `${converged.marker} root-sockets`,
+        "",
+        `${converged.marker} units-show`,
+        sectionOf(converged, "units-show"),
+        `${converged.marker} end`,
+        "",
+      ].join("\n"),
     };
     const checks = evaluateProbe(p);
-    expect(checks.filter((c) => c.status === "FAIL").map((c) => c.id)).toEqual(
-      expect.arrayContaining(["service-user.exists"]),
-    );
-    expect(byId(checks, "linger.enabled")).toMatchObject({
-      status: "WARN",
-      cause: "service-user.exists",
-    });
+    expect(checks.filter((c) => c.status === "FAIL").map((c) => c.id)).toEqual([
+      "service-user.exists",
+    ]);
+    expect(checks.map((c) => c.id)).toEqual(evaluateProbe(converged).map((c) => c.id));
+    expect(byId(checks, "rootful-docker.off").status).toBe("PASS");
+    for (const c of checks.filter((x) => x.status === "WARN"))
+      expect([c.id, c.cause]).toEqual([c.id, "service-user.exists"]);
   });
 
   describe("Traefik", () => {
