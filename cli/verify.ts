@@ -24,7 +24,7 @@ export const VERIFY_USAGE = `usage: hardened-docker verify [--stack <host>]... |
                               | --host <addr> [--port 22] [--user root] --host-key '<type> <key>'
                                 [--service-user provisioner] [--socket-proxy] [--traefik]
        [--identity <private key file>] [--stacks-dir stacks] [--concurrency 8] [--timeout 60]
-       [--json] [--junit <file>|-] [--verbose] [--no-color]
+       [--max-exposure 3.5] [--json] [--junit <file>|-] [--verbose] [--no-color]
 
 Checks each host over one SSH connection (read-only; as root through sudo -n) and prints a
 table of checks. The key comes from --identity or the SSH agent (SSH_AUTH_SOCK): stack
@@ -62,6 +62,7 @@ interface Parsed {
   identity?: string;
   concurrency: number;
   timeoutSeconds: number;
+  maxExposure?: number;
   json: boolean;
   junit?: string;
   verbose: boolean;
@@ -133,6 +134,14 @@ function parseArgs(argv: readonly string[]): Parsed {
       case "--timeout":
         p.timeoutSeconds = int(value(++i, a), a, 1, 3600);
         break;
+      case "--max-exposure": {
+        const v = value(++i, a);
+        const n = Number(v);
+        if (!/^\d+(\.\d+)?$/.test(v) || n > 10)
+          throw new UsageError(`--max-exposure ${v}: want a number from 0 to 10`);
+        p.maxExposure = n;
+        break;
+      }
       case "--json":
         p.json = true;
         break;
@@ -172,6 +181,9 @@ function parseArgs(argv: readonly string[]): Parsed {
   return p;
 }
 
+const exposureOption = (p: Parsed) =>
+  p.maxExposure === undefined ? {} : { maxExposure: p.maxExposure };
+
 /** The key: --identity, else the agent. Never the stack's encrypted privateKey. */
 function credentials(p: Parsed, env: CliIo["env"]): Pick<VerifyConnection, "privateKey" | "agent"> {
   if (p.identity !== undefined) {
@@ -204,7 +216,7 @@ function stackTarget(stack: string, dir: string | undefined, p: Parsed, env: Cli
       ...(connection.sudo !== undefined ? { sudo: connection.sudo } : {}),
       ...credentials(p, env),
     },
-    expected: expectationFromArgs(rest),
+    expected: expectationFromArgs(rest, exposureOption(p)),
   };
 }
 
@@ -220,13 +232,16 @@ function targets(p: Parsed, env: CliIo["env"]): Target[] {
           hostKey: p.hostKey,
           ...credentials(p, env),
         },
-        expected: expectationFromArgs({
-          serviceUser: { name: p.serviceUser ?? "provisioner" },
-          // what the ports need for Traefik's defaults (80/443); verify does not check the sysctl
-          ...(p.traefik ? { docker: { unprivilegedPortStart: 80 } } : {}),
-          ...(p.socketProxy || p.traefik ? { socketProxy: {} } : {}),
-          ...(p.traefik ? { traefik: {} } : {}),
-        }),
+        expected: expectationFromArgs(
+          {
+            serviceUser: { name: p.serviceUser ?? "provisioner" },
+            // what the ports need for Traefik's defaults (80/443); verify does not check the sysctl
+            ...(p.traefik ? { docker: { unprivilegedPortStart: 80 } } : {}),
+            ...(p.socketProxy || p.traefik ? { socketProxy: {} } : {}),
+            ...(p.traefik ? { traefik: {} } : {}),
+          },
+          exposureOption(p),
+        ),
       },
     ];
   }

@@ -156,6 +156,7 @@ describe("the command", () => {
       [["--stack", "x", "--host", "h"], "not with --stack"],
       [["--host", "h", "--host-key", HOST_KEY, "--port", "99999"], "--port 99999"],
       [["--frobnicate"], "unknown argument --frobnicate"],
+      [["--host", "h", "--host-key", HOST_KEY, "--max-exposure", "11"], "--max-exposure 11"],
       [["--stack", "nope"], "no Pulumi.nope.yaml"],
       [["--stack", "example", "--user", "root"], "--user is read from the stack file"],
       [["--host", "h", "--host-key", "not-a-key"], "connection.hostKey"],
@@ -231,7 +232,10 @@ describe("the command", () => {
       return healthy;
     });
     await runVerify(["--host", "192.0.2.7", "--host-key", HOST_KEY, "--user", "admin"], t.io);
-    await runVerify(["--host", "192.0.2.7", "--host-key", HOST_KEY, "--traefik"], t.io);
+    await runVerify(
+      ["--host", "192.0.2.7", "--host-key", HOST_KEY, "--traefik", "--max-exposure", "2.5"],
+      t.io,
+    );
     expect(seen[0][0]).toEqual({
       host: "192.0.2.7",
       user: "admin",
@@ -246,6 +250,7 @@ describe("the command", () => {
     expect(seen[0][1].socketProxy).toBeUndefined();
     expect(seen[1][1].socketProxy?.containerName).toBe("socket-proxy");
     expect(seen[1][1].traefik?.endpoint).toBe("tcp://socket-proxy:2375");
+    expect([seen[0][1].maxExposure, seen[1][1].maxExposure]).toEqual([3.5, 2.5]);
   });
 
   test("several stacks: in parallel up to --concurrency, reports in order, summary, exit 1 on a FAIL, --json, --junit file", async () => {
