@@ -151,7 +151,8 @@ while IFS= read -r l; do case $l in "$user":*) line=$l; break ;; esac; done </et
 [ -n "$line" ] || line=$(getent passwd "$user")
 s passwd; printf '%s\n' "$line"
 root_sockets() {
-  root_sockets
+  s root-sockets
+  for f in /var/run/docker.sock /run/docker.sock; do if [ -e "$f" ] || [ -L "$f" ]; then echo "$f"; fi; done
 }
 # units: the rootful daemon's, then the arguments
 show_units() { systemctl show ${shellWords([...ROOTFUL_UNITS])} "$@" -p ${SHOW_PROPERTIES} 2>&1; }

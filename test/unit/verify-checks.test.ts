@@ -526,6 +526,22 @@ describe("parsers", () => {
 });
 
 describe("the probe script", () => {
+  test("runs to its end on a machine without the service user (host-wide facts only)", () => {
+    const m = "@@hd-verify-0123456789abcdef@@";
+    const out = execFileSync("bash", ["-s"], {
+      input: probeScript({ user: "hd-no-such-user", units: [{ unit: "x.service" }] }, m),
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect([...parseSections(out, m).keys()]).toEqual([
+      "whoami",
+      "passwd",
+      "root-sockets",
+      "units-show",
+      "end",
+    ]);
+  });
+
   test("is valid bash, quotes what it interpolates, and sends no write to the proxy but the refused one", () => {
     const script = probeScript(
       {
