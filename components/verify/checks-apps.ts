@@ -5,7 +5,7 @@ import { rootlessDockerSocket } from "../render/rootless-docker-unit";
 import type { ExpectedService, VerifyExpectation } from "./expected";
 import type { HostFacts, UnitFacts } from "./facts";
 import { Check, fail, pass, warn } from "./check";
-import { firstLine } from "./checks-host";
+import { firstLine } from "./facts";
 
 /**
  * The runbook's three failure modes: what the app logs, what it means, how to fix it. `fix`

@@ -1,6 +1,7 @@
 /** Checks of the containers: socket mounts, privileged, the socket proxy and Traefik. */
 import { ROLE_LABEL } from "../docker-service";
 import { rootlessDockerSocket } from "../render/rootless-docker-unit";
+import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
 import { SOCKET_PROXY_CONFIG_ENV } from "../socket-proxy";
 import type { VerifyExpectation } from "./expected";
 import type { ContainerFacts, HostFacts } from "./facts";
@@ -81,7 +82,7 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
           "containers.socket-mounts",
           "Only the socket proxy mounts the Docker socket, read-only",
           offenders.join("; "),
-          `A container with the socket controls the daemon: remove it (sudo -u ${e.serviceUser} env DOCKER_HOST=unix://${rootlessDockerSocket(uid ?? 0)} docker rm -f ${offenders.map((o) => o.split(":")[0]).join(" ")}) and give it the proxy endpoint instead${proxyName ? ` (tcp://${proxyName}:2375 on ${e.socketProxy?.networkName})` : ""}.`,
+          `A container with the socket controls the daemon: remove it (sudo -u ${e.serviceUser} env DOCKER_HOST=unix://${rootlessDockerSocket(uid ?? 0)} docker rm -f ${offenders.map((o) => o.split(":")[0]).join(" ")}) and give it the proxy endpoint instead${proxyName ? ` (tcp://${proxyName}:${SOCKET_PROXY_PORT} on ${e.socketProxy?.networkName})` : ""}.`,
           NEEDS_API,
         ),
   );
@@ -174,7 +175,7 @@ function proxyChecks(
           probeEvidence,
           create !== undefined && create !== "403"
             ? "The proxy lets a write through: its configuration is not the rendered allowlist; re-create it (pulumi up --replace on the proxy container)."
-            : `The proxy does not answer on :2375: see docker logs ${p.containerName} and its health (docker inspect ${p.containerName}).`,
+            : `The proxy does not answer on :${SOCKET_PROXY_PORT}: see docker logs ${p.containerName} and its health (docker inspect ${p.containerName}).`,
           needs,
         ),
   );

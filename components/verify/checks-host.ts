@@ -1,6 +1,6 @@
 /** Checks of the host itself: service user, linger, the daemons, delegation, daemon.json. */
 import type { VerifyExpectation } from "./expected";
-import type { HostFacts } from "./facts";
+import { HostFacts, firstLine } from "./facts";
 import { Check, fail, pass, warn } from "./check";
 
 const CONTROLLERS = ["cpu", "cpuset", "io", "memory", "pids"];
@@ -195,14 +195,5 @@ function daemonJsonCheck(f: HostFacts, e: VerifyExpectation, needs: string[]): C
       .join(", ")}`,
     fix,
     needs,
-  );
-}
-
-export function firstLine(text: string | undefined): string {
-  return (
-    (text ?? "")
-      .split("\n")
-      .find((l) => l.trim() !== "")
-      ?.trim() ?? ""
   );
 }

@@ -3,8 +3,7 @@ import {
   HardenedDockerHostArgs,
   environmentFilePath,
 } from "../hardened-docker-host";
-import { renderSocketProxyConfig } from "../render/socket-proxy";
-import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
+import { SOCKET_PROXY_PORT, renderSocketProxyConfig } from "../render/socket-proxy";
 import { resolveDockerSettings } from "../rootless-docker";
 import { resolveServiceUser } from "../service-user";
 import { resolveSocketProxy } from "../socket-proxy";

@@ -91,7 +91,15 @@ export interface HostFacts {
   readonly units: ReadonlyMap<string, UnitFacts>;
 }
 
-const firstLine = (text: string | undefined) => (text ?? "").split("\n")[0].trim();
+/** The first non-blank line, trimmed ("" when there is none). */
+export function firstLine(text: string | undefined): string {
+  return (
+    (text ?? "")
+      .split("\n")
+      .find((l) => l.trim() !== "")
+      ?.trim() ?? ""
+  );
+}
 const lines = (text: string | undefined) => (text ?? "").split("\n").filter((l) => l.trim() !== "");
 
 export function parseSubordinateIds(
