@@ -244,6 +244,20 @@ export const SOCKET_PROXY_PORT = 2375;
 export const SOCKET_PROXY_HEALTH_PORT = 8405;
 /** How long an idle `/events` stream may stay open (Traefik reconnects after that). */
 export const EVENTS_STREAM_TIMEOUT = "24h";
+/**
+ * Connection budget. haproxy's global `maxconn` bounds every listener together: the API
+ * listener gets less than all of it, so the health listener (the container's health check)
+ * always finds a slot, however many clients hold connections open.
+ */
+export const PROXY_MAX_CONNECTIONS = 256;
+export const PROXY_API_MAX_CONNECTIONS = 224;
+/**
+ * At most this many `/events` streams at once (Traefik holds one; a few for other readers).
+ * One more waits `EVENTS_QUEUE_TIMEOUT` for a slot, then gets 503: a client that opens streams
+ * in a loop cannot take the slots the short calls need.
+ */
+export const EVENTS_STREAMS_MAX = 32;
+export const EVENTS_QUEUE_TIMEOUT = "2s";
 
 const DENY = `http-request deny deny_status 403 content-type application/json string '{"message":"denied by the hardened-docker socket proxy"}'`;
 
@@ -268,6 +282,7 @@ export function renderSocketProxyConfig(
   const upstream = options.upstream ?? "/var/run/docker.sock";
   const health = options.healthListen ?? `127.0.0.1:${SOCKET_PROXY_HEALTH_PORT}`;
   const eventsRegex = rulePathRegex("/events", resolved.apiVersionPrefix);
+  const streamsEvents = resolved.rules.some((r) => r.path === "/events");
   const allowLines = resolved.rules.flatMap((r) => [
     `  # ${r.method} ${r.path}`,
     `  http-request allow if { method ${r.method} } { path -m reg '${rulePathRegex(r.path, resolved.apiVersionPrefix)}' }`,
@@ -277,13 +292,16 @@ export function renderSocketProxyConfig(
     `# ${resolved.rules.length} allowed calls; everything else gets 403.`,
     "global",
     "  log stdout format raw local0 info",
-    "  maxconn 256",
+    `  maxconn ${PROXY_MAX_CONNECTIONS}`,
     "",
     "defaults",
     "  mode http",
     "  log global",
     "  option httplog",
     "  option dontlognull",
+    // a client that goes away frees its upstream stream at once (an abandoned /events stream
+    // would otherwise hold a connection for EVENTS_STREAM_TIMEOUT)
+    "  option abortonclose",
     "  timeout connect 5s",
     "  timeout client 60s",
     "  timeout server 60s",
@@ -293,6 +311,7 @@ export function renderSocketProxyConfig(
     "",
     "frontend docker_api",
     `  bind ${listen}`,
+    `  maxconn ${PROXY_API_MAX_CONNECTIONS}`,
     // an /events stream is idle between events: both sides may wait that long
     `  timeout client ${EVENTS_STREAM_TIMEOUT}`,
     "  # 1. refuse anything ambiguous before matching",
@@ -309,20 +328,30 @@ export function renderSocketProxyConfig(
     ...allowLines,
     "  # 3. everything else",
     `  ${DENY}`,
+    ...(streamsEvents ? [`  use_backend docker_events if { path -m reg '${eventsRegex}' }`] : []),
     "  default_backend docker",
     "",
     "frontend health",
     `  bind ${health}`,
+    "  maxconn 16",
     "  monitor-uri /healthz",
     "  monitor fail if { nbsrv(docker) lt 1 }",
     "  http-request set-log-level silent",
     "",
     "backend docker",
-    `  http-request set-timeout server ${EVENTS_STREAM_TIMEOUT} if { path -m reg '${eventsRegex}' }`,
     "  option httpchk",
     "  http-check send meth GET uri /_ping",
     "  http-check expect status 200",
     `  server docker ${upstream} check inter 10s fall 2 rise 1`,
+    ...(streamsEvents
+      ? [
+          "",
+          "backend docker_events",
+          `  timeout server ${EVENTS_STREAM_TIMEOUT}`,
+          `  timeout queue ${EVENTS_QUEUE_TIMEOUT}`,
+          `  server docker ${upstream} maxconn ${EVENTS_STREAMS_MAX} track docker/docker`,
+        ]
+      : []),
     "",
   ].join("\n");
 }

@@ -13,7 +13,15 @@ import {
   rulePathRegex,
   sections,
 } from "../../components";
-import { ProxyUnderTest, haproxyCheck, requireHaproxy, statuses } from "./helpers/haproxy";
+import * as net from "node:net";
+import { EVENTS_STREAMS_MAX } from "../../components/render/socket-proxy";
+import {
+  ProxyUnderTest,
+  haproxyCheck,
+  rawRequest,
+  requireHaproxy,
+  statuses,
+} from "./helpers/haproxy";
 
 interface Case {
   readonly name: string;
@@ -247,6 +255,103 @@ describe("the socket proxy against real haproxy (traefik preset)", () => {
     );
     expect(proxy.log).toMatch(/docker_api docker\/docker .* 200 .*"GET \/_ping HTTP\/1\.1"/);
   });
+});
+
+/** Opens an `/events` stream, waits for its 200 header, then the client vanishes. */
+function abandonEvents(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1");
+    let head = "";
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve(head || "timeout");
+    }, 5000);
+    sock.on("connect", () => sock.write(req("GET", "/v1.44/events").raw));
+    sock.on("data", (d) => {
+      head += d.toString("latin1");
+      if (head.includes("\r\n")) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(head.split("\r\n")[0]);
+      }
+    });
+    sock.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+describe("a client that abandons streams cannot starve the proxy (real haproxy)", () => {
+  let proxy: ProxyUnderTest;
+  beforeAll(async () => {
+    proxy = await ProxyUnderTest.start({ allow: ["traefik"] }, { holdEvents: true });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+  const timed = async (f: () => Promise<string>) => {
+    const t0 = Date.now();
+    const reply = await f();
+    return { status: statuses(reply)[0], ms: Date.now() - t0 };
+  };
+  const ping = () => timed(() => proxy.send(req("GET", "/_ping").raw, 5000));
+  const healthz = () =>
+    timed(() =>
+      rawRequest(
+        proxy.healthPort,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        5000,
+      ),
+    );
+
+  test("1,000 abandoned /events streams: each got its stream, then /_ping and /healthz answer within a second", async () => {
+    const firstLines: string[] = [];
+    for (let batch = 0; batch < 1000 / 25; batch++)
+      firstLines.push(
+        ...(await Promise.all(Array.from({ length: 25 }, () => abandonEvents(proxy.port)))),
+      );
+    // every stream got a slot: the abandoned ones before it were freed (the cap is 32)
+    expect(firstLines.filter((l) => l !== "HTTP/1.1 200 OK")).toEqual([]);
+    expect(firstLines).toHaveLength(1000);
+    for (const probe of [await ping(), await healthz()]) {
+      expect(probe.status).toBe(200);
+      expect(probe.ms).toBeLessThan(1000);
+    }
+    // and the upstream holds none of them
+    const deadline = Date.now() + 5000;
+    while (proxy.openEvents > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(proxy.openEvents).toBe(0);
+  }, 120_000);
+
+  test(`open streams are capped at ${EVENTS_STREAMS_MAX}: one more gets 503, short calls still answer`, async () => {
+    const held = Array.from({ length: EVENTS_STREAMS_MAX }, () => {
+      const sock = net.connect(proxy.port, "127.0.0.1");
+      sock.on("error", () => undefined);
+      let head = "";
+      const got = new Promise<string>((resolve) =>
+        sock.on("data", (d) => {
+          head += d.toString("latin1");
+          if (head.includes("\r\n")) resolve(head.split("\r\n")[0]);
+        }),
+      );
+      sock.on("connect", () => sock.write(req("GET", "/v1.44/events").raw));
+      return { sock, got };
+    });
+    try {
+      const heads = await Promise.all(held.map((h) => h.got));
+      expect(new Set(heads)).toEqual(new Set(["HTTP/1.1 200 OK"]));
+      const extra = await timed(() => proxy.send(req("GET", "/v1.44/events").raw, 8000));
+      expect(extra.status).toBe(503);
+      for (const probe of [await ping(), await healthz()]) {
+        expect(probe.status).toBe(200);
+        expect(probe.ms).toBeLessThan(1000);
+      }
+    } finally {
+      for (const h of held) h.sock.destroy();
+    }
+  }, 60_000);
 });
 
 describe("sections and named writes against real haproxy", () => {

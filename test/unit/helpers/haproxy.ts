@@ -61,13 +61,27 @@ export class ProxyUnderTest {
     private readonly dir: string,
     private readonly upstream: http.Server,
     private readonly proc: ChildProcess,
+    private readonly events: Set<http.ServerResponse>,
   ) {}
 
-  static async start(policy: SocketProxyPolicy): Promise<ProxyUnderTest> {
+  /** `/events` streams the upstream still holds open (with `holdEvents`). */
+  get openEvents(): number {
+    return this.events.size;
+  }
+
+  /**
+   * `holdEvents`: the upstream's `/events` streams never end (a real daemon with no events),
+   * and `openEvents()` counts the ones still open on the upstream side.
+   */
+  static async start(
+    policy: SocketProxyPolicy,
+    opts: { holdEvents?: boolean } = {},
+  ): Promise<ProxyUnderTest> {
     requireHaproxy();
     const dir = mkdtempSync(join(tmpdir(), "hd-proxy-"));
     const socket = join(dir, "docker.sock");
     const seen: Seen[] = [];
+    const openEvents = new Set<http.ServerResponse>();
     const upstream = http.createServer((req, res) => {
       const id = req.headers["x-corpus-id"];
       seen.push({ method: req.method ?? "", url: req.url ?? "", id: id as string | undefined });
@@ -76,7 +90,10 @@ export class ProxyUnderTest {
         // a stream that stays idle between two events
         res.writeHead(200, { "content-type": "application/json" });
         res.write('{"status":"start"}\n');
-        setTimeout(() => res.end('{"status":"die"}\n'), 400);
+        if (opts.holdEvents) {
+          openEvents.add(res);
+          res.on("close", () => openEvents.delete(res));
+        } else setTimeout(() => res.end('{"status":"die"}\n'), 400);
         return;
       }
       res.writeHead(200, { "content-type": "application/json", "api-version": "1.44" });
@@ -92,7 +109,7 @@ export class ProxyUnderTest {
     const cfg = join(dir, "haproxy.cfg");
     writeFileSync(cfg, config);
     const proc = spawn(HAPROXY, ["-db", "-f", cfg], { stdio: ["ignore", "pipe", "pipe"] });
-    const p = new ProxyUnderTest(seen, port, healthPort, dir, upstream, proc);
+    const p = new ProxyUnderTest(seen, port, healthPort, dir, upstream, proc, openEvents);
     proc.stdout?.on("data", (d: Buffer) => (p.log += d.toString()));
     proc.stderr?.on("data", (d: Buffer) => (p.log += d.toString()));
     const deadline = Date.now() + 10_000;
@@ -127,6 +144,7 @@ export class ProxyUnderTest {
       this.proc.kill("SIGTERM");
       await exited;
     }
+    for (const res of this.events) res.destroy();
     await new Promise((r) => this.upstream.close(r));
     rmSync(this.dir, { recursive: true, force: true });
   }
