@@ -68,6 +68,43 @@ interface ServiceConfig extends Omit<AppServiceArgs, "environment"> {
   readonly secretEnvironment?: string[];
 }
 
+/**
+ * `pulumi config set --path 'socketProxy.cpus' 0.2` stores the string "0.2": inside an object
+ * the CLI (3.274, measured) infers integers and booleans but keeps any other number a string
+ * unless `--type float` is given. So the one key that takes fractions, `cpus`, also accepts a
+ * decimal string there; anything else still fails validation with its field name.
+ */
+function cpusFromCli<T>(value: T): T {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const cpus = (value as Record<string, unknown>).cpus;
+  return typeof cpus === "string" && /^\d+(\.\d+)?$/.test(cpus)
+    ? { ...value, cpus: Number(cpus) }
+    : value;
+}
+
+/**
+ * `pulumi config set --path 'services[0].environment.PORT' 3000` stores the number 3000, and
+ * `--path 'daemonConfig["log-opts"]["max-file"]' 5` the number 5; both places only take
+ * strings (environment variables; Docker's log options). A number or boolean there is taken as
+ * its text, as the operator meant it; objects and lists still fail validation by field name.
+ */
+function scalarsAsText(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      typeof v === "number" || typeof v === "boolean" ? String(v) : v,
+    ]),
+  );
+}
+
+function logOptsAsText(config: DaemonConfig | undefined): DaemonConfig | undefined {
+  const opts = (config as Record<string, unknown> | undefined)?.["log-opts"];
+  return opts === undefined
+    ? config
+    : ({ ...config, "log-opts": scalarsAsText(opts) } as DaemonConfig);
+}
+
 function defined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
@@ -79,7 +116,9 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
   const services = checkArray("services", get<unknown[]>("services") ?? []).map((raw, i) => {
     const svc = checkPlainObject(`services[${i}]`, raw) as unknown as ServiceConfig;
     const { secretEnvironment, environment, ...rest } = svc;
-    const env: Record<string, pulumi.Input<string>> = { ...(environment ?? {}) };
+    const env: Record<string, pulumi.Input<string>> = {
+      ...(scalarsAsText(environment ?? {}) as Record<string, string>),
+    };
     for (const [j, key] of checkArray(
       `services[${i}].secretEnvironment`,
       secretEnvironment ?? [],
@@ -113,7 +152,7 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
     start: get<number>("subordinateIdStart"),
     count: get<number>("subordinateIdCount"),
   });
-  const traefik = get<Record<string, unknown>>("traefik");
+  const traefik = cpusFromCli(get<Record<string, unknown>>("traefik"));
   let traefikArgs: TraefikSettings | undefined;
   if (traefik !== undefined) {
     const t = checkPlainObject("traefik", traefik);
@@ -164,14 +203,14 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
       version: get<string>("dockerVersion"),
       sha256: get<string>("dockerSha256"),
       rootlessExtrasSha256: get<string>("dockerRootlessExtrasSha256"),
-      daemonConfig: get<DaemonConfig>("daemonConfig"),
+      daemonConfig: logOptsAsText(get<DaemonConfig>("daemonConfig")),
       unprivilegedPortStart: get<number>("unprivilegedPortStart"),
       portDriver: get<PortDriver>("portDriver"),
       disableRootfulDaemon: get<boolean>("disableRootfulDaemon"),
     }),
     services,
     ...defined({
-      socketProxy: get<SocketProxySettings>("socketProxy"),
+      socketProxy: cpusFromCli(get<SocketProxySettings>("socketProxy")),
       traefik: traefikArgs,
       dockerApi: dockerIdentityFile ? { identityFile: dockerIdentityFile } : undefined,
     }),

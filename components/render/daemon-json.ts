@@ -95,6 +95,7 @@ export function validateDaemonConfig(config: unknown, field = "docker.daemonConf
           f(`log-opts.${k}`),
           v,
           "a string (Docker wants log options as strings)",
+          `In the stack file quote it (${k}: "${String(v)}"); with the CLI: pulumi config set --path --type string 'daemonConfig["log-opts"]["${k}"]' ${String(v)}`,
         );
       checkLine(f(`log-opts.${k}`), v);
     }

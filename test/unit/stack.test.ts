@@ -91,6 +91,45 @@ describe("stack config -> HardenedDockerHostArgs", () => {
     expect(pulumi.Output.isInstance(args.connection.privateKey)).toBe(true);
   });
 
+  test("values as `pulumi config set --path` stores them are taken as meant (measured on the real CLI)", () => {
+    const args = hostArgsFromConfig(
+      source(
+        {
+          host: "h",
+          hostKey: HOST_KEY,
+          // the CLI keeps a fraction inside an object as a string, infers integers as numbers
+          socketProxy: { cpus: "0.2", memoryMiB: 96 },
+          traefik: { cpus: "0.75" },
+          services: [{ name: "app", execStart: "/bin/app", environment: { PORT: 3000, ON: true } }],
+          daemonConfig: { "log-opts": { "max-file": 5, "max-size": "20m" } },
+        },
+        { privateKey: "K" },
+      ),
+    );
+    expect(args.socketProxy?.cpus).toBe(0.2);
+    expect(args.traefik?.cpus).toBe(0.75);
+    expect(args.services?.[0].environment).toEqual({ PORT: "3000", ON: "true" });
+    expect(args.docker?.daemonConfig).toEqual({
+      "log-opts": { "max-file": "5", "max-size": "20m" },
+    });
+  });
+
+  test("a value that is not a number or text there still fails, naming its field", async () => {
+    for (const [config, field] of [
+      [{ socketProxy: { cpus: "half" } }, /socketProxy\.cpus: "half" is not valid/],
+      [
+        { daemonConfig: { "log-opts": { "max-file": [5] } } },
+        /log-opts\.max-file: \[5\] is not valid/,
+      ],
+    ] as const) {
+      reset();
+      const args = hostArgsFromConfig(
+        source({ host: "h", hostKey: HOST_KEY, ...config }, { privateKey: "K" }),
+      );
+      expect(() => new HardenedDockerHost("web-1", args)).toThrow(field);
+    }
+  });
+
   test("an empty hostKey (the Pulumi.yaml default) counts as unset", () => {
     const args = hostArgsFromConfig(source({ host: "h", hostKey: "" }, { privateKey: "K" }));
     expect(args.connection.hostKey).toBeUndefined();
