@@ -3,7 +3,10 @@
 # reachable from our CI machines), into a cache keyed by tool, version and a hash of its
 # tools module:
 #
-#   ${HD_TOOLCHAIN_CACHE:-/var/cache/hardened-docker-toolchain}/<tool>-<version>-<hash>/<binary>
+#   $HD_TOOLCHAIN_CACHE/<tool>-<version>-<hash>/<binary>
+#
+# (default: /var/cache/hardened-docker-toolchain as root, ~/.cache/hardened-docker-toolchain
+# otherwise)
 #
 # One tools module of ours per program (test/toolchain/<tool>/go.mod + go.sum): it requires the
 # upstream module and repeats its non-local replace/exclude lines (a dependent module does not
@@ -14,7 +17,9 @@
 # A cached binary is reused (seconds); a cold build of both takes minutes (see README, Tests).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${HD_TOOLCHAIN_CACHE:-/var/cache/hardened-docker-toolchain}
+if [ -n "${HD_TOOLCHAIN_CACHE:-}" ]; then cache=$HD_TOOLCHAIN_CACHE
+elif [ "$(id -u)" = 0 ]; then cache=/var/cache/hardened-docker-toolchain
+else cache=${XDG_CACHE_HOME:-$HOME/.cache}/hardened-docker-toolchain; fi
 # The machine's own Go: never download another toolchain; the committed go.sum must be
 # complete (a build never edits it).
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0
