@@ -79,6 +79,45 @@ write_file() {
   chown "$owner:$group" "$tmp"; chmod "$mode" "$tmp"; mv -f "$tmp" "$path"
   file_changed=1; changed "wrote $path"
 }
+# Files in a directory the service user controls are never touched by root: it could have
+# planted a symlink, a hard link or a FIFO there, or swap one in between a check and a write.
+# as_owner USER SCRIPT ARGS...: runs SCRIPT (bash) as USER, in /, with a clean environment,
+# so whatever it planted leads only where it could write itself. 60 s at most.
+as_owner() {
+  local u=$1; shift
+  (cd / && timeout 60 runuser -u "$u" -- env -i PATH=/usr/bin:/bin LC_ALL=C bash -c "$@")
+}
+# write_user_file USER PATH MODE: write_file for a file of USER's own, done as USER (as_owner):
+# missing directories created 0700, the file replaced by rename only when content or mode
+# differ. Sets file_changed=1 when it wrote. Never prints the content.
+write_user_file() {
+  local u=$1 path=$2 mode=$3 out
+  out=$(as_owner "$u" '
+set -euo pipefail; umask 077
+path=$1 mode=$2; dir=$(dirname "$path")
+mkdir -p -- "$dir"
+tmp=$(mktemp "$dir/.hardened-docker.XXXXXX")
+cat >"$tmp"
+if [ -f "$path" ] && [ ! -L "$path" ] && cmp -s -- "$tmp" "$path" \
+   && [ "$(stat -c %a -- "$path")" = "$(printf %o "0$mode")" ]; then
+  rm -f -- "$tmp"; echo same
+else
+  chmod "$mode" "$tmp"; mv -fT -- "$tmp" "$path"; echo wrote
+fi' hd "$path" "$mode") || die "could not write $path as $u: a directory on the way is not $u's own (a symlink?)"
+  file_changed=0
+  if [ "$out" = wrote ]; then file_changed=1; changed "wrote $path"; fi
+}
+# remove_user_file USER PATH [HEADER]: removes PATH as USER (as_owner); with HEADER only a
+# regular file whose first line is HEADER. Prints "removed" when it removed it.
+remove_user_file() {
+  as_owner "$1" '
+if [ -L "$1" ]; then
+  if [ -z "$2" ]; then rm -f -- "$1" && echo removed; fi
+elif [ -f "$1" ] && { [ -z "$2" ] || [ "$(head -n 1 -- "$1")" = "$2" ]; }; then
+  rm -f -- "$1" && echo removed
+fi
+exit 0' hd "$2" "${"$"}{3:-}"
+}
 ${AS_USER_FUNCTION}`;
 
 /**

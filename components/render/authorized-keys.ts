@@ -12,11 +12,15 @@ export function dockerDialStdioCommand(uid: number): string {
   return `/usr/bin/env DOCKER_HOST=unix://${rootlessDockerSocket(uid)} docker system dial-stdio`;
 }
 
+/** First line of the file we write: destroy removes only a file that starts with it. */
+export const AUTHORIZED_KEYS_HEADER =
+  "# Managed by hardened-docker: deploy keys reach the rootless Docker API only (no shell).";
+
 /** authorized_keys text for `keys` (already validated with `checkPublicKey`). */
 export function renderAuthorizedKeys(keys: readonly string[], uid: number): string {
   const options = `restrict,command="${dockerDialStdioCommand(uid)}"`;
   return [
-    "# Managed by hardened-docker: deploy keys reach the rootless Docker API only (no shell).",
+    AUTHORIZED_KEYS_HEADER,
     "# Lines added by hand are removed on the next apply.",
     ...keys.map((k) => `${options} ${k}`),
     "",

@@ -287,11 +287,8 @@ export function daemonJsonCreateScript(user: string): string {
   return String.raw`
 user=${shellQuote(user)}
 uid=$(id -u "$user") || die "user $user does not exist"
-group=$(id -gn "$user"); home=$(getent passwd "$user" | cut -d: -f6)
-for d in "$home/.config" "$home/.config/docker"; do
-  [ -d "$d" ] || { install -d -m 0700 -o "$user" -g "$group" "$d"; changed "created $d"; }
-done
-write_file "$home/.config/docker/daemon.json" 0600 "$user" "$group"
+home=$(getent passwd "$user" | cut -d: -f6)
+write_user_file "$user" "$home/.config/docker/daemon.json" 0600
 if [ "$file_changed" = 1 ] && systemctl is-active --quiet "user@$uid.service" \
    && as_user "$user" systemctl --user is-active --quiet docker.service; then
   as_user "$user" systemctl --user restart docker.service; changed "restarted the rootless daemon (daemon.json changed)"
@@ -303,7 +300,7 @@ export function daemonJsonDeleteScript(user: string): string {
 user=${shellQuote(user)}
 id -u "$user" >/dev/null 2>&1 || exit 0
 f=$(getent passwd "$user" | cut -d: -f6)/.config/docker/daemon.json
-if [ -f "$f" ]; then rm -f "$f"; changed "removed $f"; fi`;
+if [ "$(remove_user_file "$user" "$f")" = removed ]; then changed "removed $f"; fi`;
 }
 
 /**

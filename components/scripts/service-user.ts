@@ -1,4 +1,5 @@
 import { shellQuote } from "../shell";
+import { AUTHORIZED_KEYS_HEADER } from "../render/authorized-keys";
 
 export interface ServiceUserScriptArgs {
   readonly name: string;
@@ -113,23 +114,19 @@ fi`;
 }
 
 /**
- * Writes the service user's authorized_keys (stdin) with ~/.ssh 0700 and the file 0600, both
- * owned by the user, refusing to follow a symlink planted by the user.
+ * Writes the service user's authorized_keys (stdin), ~/.ssh 0700 and the file 0600, AS the
+ * user (write_user_file): whatever it planted in its home (symlinks, a swapped temp file)
+ * leads only where it could write itself.
  */
 export function deployKeysCreateScript(user: string): string {
   return String.raw`
 user=${shellQuote(user)}
-home=$(getent passwd "$user" | cut -d: -f6); group=$(id -gn "$user")
+home=$(getent passwd "$user" | cut -d: -f6)
 [ -d "$home" ] || die "home of $user not found"
-for p in "$home/.ssh" "$home/.ssh/authorized_keys"; do
-  [ ! -L "$p" ] || die "$p is a symlink; remove it and apply again"
-done
-if [ ! -d "$home/.ssh" ]; then
-  install -d -m 0700 -o "$user" -g "$group" "$home/.ssh"; changed "created $home/.ssh"
-elif [ "$(stat -c '%a %U' "$home/.ssh")" != "700 $user" ]; then
-  chown "$user:$group" "$home/.ssh"; chmod 0700 "$home/.ssh"; changed "set $home/.ssh to 0700 $user"
-fi
-write_file "$home/.ssh/authorized_keys" 0600 "$user" "$group"`;
+case "$(as_owner "$user" 'mkdir -p -m 0700 -- "$1" && if [ "$(stat -c %a -- "$1")" != 700 ]; then chmod 0700 -- "$1" && echo fixed; fi' hd "$home/.ssh")" in
+  fixed) changed "set $home/.ssh to 0700" ;;
+esac
+write_user_file "$user" "$home/.ssh/authorized_keys" 0600`;
 }
 
 /** Removes the authorized_keys file the create script wrote (the user may stay). */
@@ -137,7 +134,7 @@ export function deployKeysDeleteScript(user: string): string {
   return String.raw`
 user=${shellQuote(user)}
 home=$(getent passwd "$user" | cut -d: -f6) || { note "user $user is gone"; exit 0; }
-if [ -f "$home/.ssh/authorized_keys" ] && grep -q '^# Managed by hardened-docker' "$home/.ssh/authorized_keys"; then
-  rm -f "$home/.ssh/authorized_keys"; changed "removed the deploy keys of $user"
+if [ "$(remove_user_file "$user" "$home/.ssh/authorized_keys" ${shellQuote(AUTHORIZED_KEYS_HEADER)})" = removed ]; then
+  changed "removed the deploy keys of $user"
 fi`;
 }

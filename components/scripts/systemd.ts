@@ -14,16 +14,16 @@ export interface UnitScriptArgs {
 /** Shell lines that set `$unit_dir` and define `sc` (systemctl in the right scope). */
 function scopeSetup(a: UnitScriptArgs): string {
   if (a.scope === "system") {
-    return String.raw`unit_dir=/etc/systemd/system; owner=root; group=root
+    return String.raw`unit_dir=/etc/systemd/system
+write_unit() { write_file "$1" 0644 root root; }
 sc() { systemctl "$@"; }`;
   }
   return String.raw`user=${shellQuote(a.user ?? "")}
 uid=$(id -u "$user") || die "user $user does not exist"
-owner=$user; group=$(id -gn "$user"); home=$(getent passwd "$user" | cut -d: -f6)
+home=$(getent passwd "$user" | cut -d: -f6)
 unit_dir=$home/.config/systemd/user
-for d in "$home/.config" "$home/.config/systemd" "$unit_dir"; do
-  [ -d "$d" ] || { install -d -m 0755 -o "$owner" -g "$group" "$d"; changed "created $d"; }
-done
+# the unit file lives in the user's home: written as the user, never by root
+write_unit() { write_user_file "$user" "$1" 0644; }
 # the user manager exists only with linger on (or a login session)
 wait_until 120 "user@$uid.service to be active" systemctl is-active --quiet "user@$uid.service"
 sc() { as_user "$user" systemctl --user "$@"; }`;
@@ -39,7 +39,7 @@ export function unitCreateScript(a: UnitScriptArgs): string {
   const lines = [
     scopeSetup(a),
     `unit=${unit}`,
-    `write_file "$unit_dir/$unit" 0644 "$owner" "$group"`,
+    `write_unit "$unit_dir/$unit"`,
     `if [ "$file_changed" = 1 ]; then sc daemon-reload; fi`,
   ];
   if (a.enable) {
@@ -60,18 +60,26 @@ fi`);
 
 /** Stops, disables and removes the unit; reloads systemd. Safe when already gone. */
 export function unitDeleteScript(a: UnitScriptArgs): string {
-  const setup =
-    a.scope === "system"
-      ? scopeSetup(a)
-      : String.raw`user=${shellQuote(a.user ?? "")}
-if ! id -u "$user" >/dev/null 2>&1; then note "user $user is gone; nothing to remove"; exit 0; fi
-uid=$(id -u "$user"); home=$(getent passwd "$user" | cut -d: -f6); unit_dir=$home/.config/systemd/user
-if systemctl is-active --quiet "user@$uid.service"; then sc() { as_user "$user" systemctl --user "$@"; }; else sc() { :; }; fi`;
-  return String.raw`${setup}
-unit=${shellQuote(a.unitName)}
+  const unit = `unit=${shellQuote(a.unitName)}`;
+  if (a.scope === "system")
+    return String.raw`${scopeSetup(a)}
+${unit}
 if [ -f "$unit_dir/$unit" ]; then
   sc disable --now "$unit" 2>&1 || true
   rm -f "$unit_dir/$unit"; sc daemon-reload
+  changed "stopped, disabled and removed $unit"
+fi`;
+  // the unit file is in the user's home: checked and removed as the user, never by root
+  return String.raw`user=${shellQuote(a.user ?? "")}
+if ! id -u "$user" >/dev/null 2>&1; then note "user $user is gone; nothing to remove"; exit 0; fi
+uid=$(id -u "$user"); home=$(getent passwd "$user" | cut -d: -f6); unit_dir=$home/.config/systemd/user
+if systemctl is-active --quiet "user@$uid.service"; then sc() { as_user "$user" systemctl --user "$@"; }; else sc() { :; }; fi
+${unit}
+if sc is-enabled --quiet "$unit" 2>/dev/null || sc is-active --quiet "$unit" 2>/dev/null; then
+  sc disable --now "$unit" 2>&1 || true
+fi
+if [ "$(remove_user_file "$user" "$unit_dir/$unit")" = removed ]; then
+  sc daemon-reload
   changed "stopped, disabled and removed $unit"
 fi`;
 }

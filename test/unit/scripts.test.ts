@@ -1,7 +1,16 @@
 import { spawnSync } from "node:child_process";
 import { byName, recorded, reset, settle } from "./helpers/mocks";
 import { HardenedDockerHost, prerequisitePackages } from "../../components";
-import { packagesCreateScript } from "../../components/scripts/rootless-docker";
+import {
+  daemonJsonCreateScript,
+  daemonJsonDeleteScript,
+  packagesCreateScript,
+} from "../../components/scripts/rootless-docker";
+import {
+  deployKeysCreateScript,
+  deployKeysDeleteScript,
+} from "../../components/scripts/service-user";
+import { unitCreateScript, unitDeleteScript } from "../../components/scripts/systemd";
 import { remoteScript } from "../../components/shell";
 import { fullArgs, minimalArgs } from "./helpers/fixtures";
 
@@ -100,5 +109,60 @@ describe("prerequisite packages per distro family", () => {
     expect(s.indexOf("sha256sum -c")).toBeGreaterThan(0);
     expect(s.indexOf("sha256sum -c")).toBeLessThan(s.indexOf("install -m 0755"));
     expect(s).toContain("sha_docker=" + "a".repeat(64));
+  });
+});
+
+describe("root never writes, chowns or removes in the service user's home", () => {
+  const userHomeScripts: [string, string][] = [
+    ["daemon.json create", daemonJsonCreateScript("provisioner")],
+    ["daemon.json delete", daemonJsonDeleteScript("provisioner")],
+    ["deploy keys create", deployKeysCreateScript("provisioner")],
+    ["deploy keys delete", deployKeysDeleteScript("provisioner")],
+    [
+      "user unit create",
+      unitCreateScript({
+        unitName: "docker.service",
+        scope: "user",
+        user: "provisioner",
+        enable: true,
+        start: true,
+      }),
+    ],
+    [
+      "user unit delete",
+      unitDeleteScript({
+        unitName: "docker.service",
+        scope: "user",
+        user: "provisioner",
+        enable: true,
+        start: true,
+      }),
+    ],
+  ];
+  test.each(userHomeScripts)(
+    "%s: only through write_user_file / remove_user_file / as_owner",
+    (_n, body) => {
+      // everything that touches a path goes through the helpers that run as the user
+      expect(body).toMatch(/write_user_file|remove_user_file|as_owner/);
+      // and nothing else writes there as root: no write_file, rm, chown, chmod, install, mv, cat >
+      const rootLines = body
+        .split("\n")
+        .filter((l) => !/write_user_file|remove_user_file|as_owner|^\s*#/.test(l));
+      for (const l of rootLines)
+        expect([l, /\b(write_file|rm|chown|chmod|install|mv|mkdir|ln)\b|>\s*"?\$/.test(l)]).toEqual(
+          [l, false],
+        );
+    },
+  );
+
+  test("a system unit is still written by root, in root's directory", () => {
+    const body = unitCreateScript({
+      unitName: "x.service",
+      scope: "system",
+      enable: true,
+      start: true,
+    });
+    expect(body).toContain("unit_dir=/etc/systemd/system");
+    expect(body).toContain('write_file "$1" 0644 root root');
   });
 });
