@@ -7,7 +7,6 @@ import { environmentFileCreateScript, environmentFileDeleteScript } from "./scri
 import {
   checkAbsolutePath,
   checkEnvKey,
-  checkLinuxName,
   checkUnitName,
   rethrowAsResourceError,
 } from "./validate";
@@ -18,8 +17,6 @@ export interface EnvironmentFileArgs {
   readonly connection: ConnectionArgs;
   /** Absolute path of the file, e.g. /etc/hardened-docker/provisioner.env. */
   readonly path: string;
-  /** Group allowed to read it (mode 0640, owner root). */
-  readonly group: string;
   /** Variables; values may be secrets (`pulumi.secret`, `config.requireSecret`). */
   readonly values: Readonly<Record<string, pulumi.Input<string>>>;
   /** A system unit restarted when the file changes. @default none */
@@ -27,9 +24,10 @@ export interface EnvironmentFileArgs {
 }
 
 /**
- * A systemd EnvironmentFile, mode 0640 root:<group>, written over stdin. The rendered text is
- * always a Pulumi secret: it never shows in a preview, state or log, and the script never
- * prints it.
+ * A systemd EnvironmentFile, mode 0600 root:root, written over stdin: systemd reads it as root
+ * before it drops to the service's user, so the service user (and anything that can read its
+ * files, like a container of its) never reads the secrets in it. The rendered text is always a
+ * Pulumi secret: it never shows in a preview, state or log, and the script never prints it.
  */
 export class EnvironmentFile extends pulumi.ComponentResource {
   readonly path: string;
@@ -40,7 +38,6 @@ export class EnvironmentFile extends pulumi.ComponentResource {
     const conn = rethrowAsResourceError(this, () => {
       const resolved = resolveConnection(args.connection);
       checkAbsolutePath("environmentFile.path", args.path);
-      checkLinuxName("environmentFile.group", args.group);
       for (const key of Object.keys(args.values)) checkEnvKey(`environmentFile.values.${key}`, key);
       if (args.restartUnit !== undefined)
         checkUnitName("environmentFile.restartUnit", args.restartUnit);
@@ -54,7 +51,6 @@ export class EnvironmentFile extends pulumi.ComponentResource {
     );
     const create = environmentFileCreateScript({
       path: args.path,
-      group: args.group,
       restartUnit: args.restartUnit,
     });
     this.command = hostCommand(

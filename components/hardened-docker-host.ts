@@ -42,7 +42,8 @@ export interface AppServiceArgs {
   /** @default the service user's home (read-only under the hardening preset) */
   readonly workingDirectory?: string;
   /**
-   * Variables written to /etc/hardened-docker/<name>.env (0640 root:<service user>), values
+   * Variables written to /etc/hardened-docker/<name>.env (0600 root:root: systemd reads it as
+   * root, the service user never can), values
    * may be secrets. `DOCKER_HOST` and `XDG_RUNTIME_DIR` are set for you and cannot be
    * overridden here (so the app cannot be pointed at a root socket by accident).
    * @default none
@@ -302,7 +303,6 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
             {
               connection: args.connection,
               path: environmentFilePath(svc.name),
-              group: user,
               values: svc.environment,
               restartUnit: unitName,
             },

@@ -86,20 +86,17 @@ fi`;
 
 export interface EnvironmentFileScriptArgs {
   readonly path: string;
-  /** Group that may read the file (the service's group). */
-  readonly group: string;
   /** A system unit to try-restart when the file changed (the unit that reads it). */
   readonly restartUnit?: string;
 }
 
-/** Writes an EnvironmentFile from stdin, mode 0640 root:<group>; never prints its content. */
+/** Writes an EnvironmentFile from stdin, mode 0600 root:root; never prints its content. */
 export function environmentFileCreateScript(a: EnvironmentFileScriptArgs): string {
   return String.raw`
-path=${shellQuote(a.path)}; group=${shellQuote(a.group)}
-getent group "$group" >/dev/null || die "group $group does not exist"
+path=${shellQuote(a.path)}
 dir=$(dirname "$path")
 [ -d "$dir" ] || { install -d -m 0755 -o root -g root "$dir"; changed "created $dir"; }
-write_file "$path" 0640 root "$group"${
+write_file "$path" 0600 root root${
     a.restartUnit
       ? `\nif [ "$file_changed" = 1 ] && systemctl is-active --quiet ${shellQuote(a.restartUnit)}; then
   systemctl restart ${shellQuote(a.restartUnit)}; changed "restarted ${a.restartUnit} (its environment changed)"

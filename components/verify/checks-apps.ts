@@ -45,7 +45,7 @@ function notChecked(svc: ExpectedService, unit: string): Check[] {
     ["unit-file", `${unit} matches the rendered unit`],
     ["exposure", `${unit} exposure (systemd-analyze security)`],
     ...(svc.environmentFile
-      ? ([["environment-file", `${svc.environmentFile} is 0640 root:<service user>`]] as [
+      ? ([["environment-file", `${svc.environmentFile} is 0600 root:root`]] as [
           string,
           string,
         ][])
@@ -144,7 +144,7 @@ function serviceChecks(
 
   if (svc.environmentFile) {
     const envFile = svc.environmentFile;
-    const want = `640 root ${user}`;
+    const want = "600 root root";
     const env = u.environmentFile;
     const problems = [
       ...(env?.stat !== want ? [`${envFile}: ${env?.stat || "missing"} (want ${want})`] : []),
@@ -156,17 +156,17 @@ function serviceChecks(
       problems.length === 0
         ? pass(
             id("environment-file"),
-            `${envFile} is 0640 root:${user}`,
+            `${envFile} is 0600 root:root`,
             `${envFile}: ${env?.stat}`,
           )
         : fail(
             id("environment-file"),
-            `${envFile} is 0640 root:${user}`,
+            `${envFile} is 0600 root:root`,
             problems.join("; "),
             [
               ...(env?.stat !== want
                 ? [
-                    `It holds secrets: sudo chown root:${user} ${envFile} && sudo chmod 0640 ${envFile}.`,
+                    `It holds secrets only root may read (systemd reads it as root): sudo chown root:root ${envFile} && sudo chmod 0600 ${envFile}.`,
                   ]
                 : []),
               ...(env?.overrides.length

@@ -144,7 +144,7 @@ export const BREAKAGES: readonly Breakage[] = [
     name: "EnvironmentFile chmod 644",
     breakIt: "sudo -n chmod 644 /etc/hardened-docker/provisioner.env",
     id: "app.provisioner.environment-file",
-    fix: "sudo chown root:provisioner /etc/hardened-docker/provisioner.env && sudo chmod 0640 /etc/hardened-docker/provisioner.env",
+    fix: "sudo chown root:root /etc/hardened-docker/provisioner.env && sudo chmod 0600 /etc/hardened-docker/provisioner.env",
   },
   {
     name: "daemon stopped",

@@ -119,7 +119,7 @@ describe("HardenedDockerHost", () => {
     for (const r of recorded)
       for (const s of plainStrings(r.rawInputs)) expect(s).not.toContain(SECRET_VALUE);
     expect(env.inputs.create).toContain("/etc/hardened-docker/provisioner.env");
-    expect(env.inputs.create).toContain("0640 root");
+    expect(env.inputs.create).toContain("0600 root root");
   });
 
   test("app units run as the service user against its rootless socket, hardened", async () => {

@@ -124,7 +124,7 @@ describe("each breakage recorded on the VM fails exactly its check, with the fix
     [
       "envfile-644",
       "app.provisioner.environment-file",
-      "sudo chown root:provisioner /etc/hardened-docker/provisioner.env && sudo chmod 0640",
+      "sudo chown root:root /etc/hardened-docker/provisioner.env && sudo chmod 0600",
     ],
     [
       "daemon-stopped",
