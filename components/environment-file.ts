@@ -4,12 +4,7 @@ import { ConnectionArgs, resolveConnection } from "./connection";
 import { hostCommand } from "./host-command";
 import { renderEnvironmentFile } from "./render/environment-file";
 import { environmentFileCreateScript, environmentFileDeleteScript } from "./scripts/systemd";
-import {
-  checkAbsolutePath,
-  checkEnvKey,
-  checkUnitName,
-  rethrowAsResourceError,
-} from "./validate";
+import { checkAbsolutePath, checkEnvKey, checkUnitName, rethrowAsResourceError } from "./validate";
 
 export const ENVIRONMENT_FILE_TYPE = "hardened-docker:systemd:EnvironmentFile";
 

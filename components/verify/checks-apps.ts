@@ -45,10 +45,7 @@ function notChecked(svc: ExpectedService, unit: string): Check[] {
     ["unit-file", `${unit} matches the rendered unit`],
     ["exposure", `${unit} exposure (systemd-analyze security)`],
     ...(svc.environmentFile
-      ? ([["environment-file", `${svc.environmentFile} is 0600 root:root`]] as [
-          string,
-          string,
-        ][])
+      ? ([["environment-file", `${svc.environmentFile} is 0600 root:root`]] as [string, string][])
       : []),
     ["docker-connection", `${unit} reaches the rootless daemon (runbook failure modes)`],
   ];
@@ -154,11 +151,7 @@ function serviceChecks(
     ];
     checks.push(
       problems.length === 0
-        ? pass(
-            id("environment-file"),
-            `${envFile} is 0600 root:root`,
-            `${envFile}: ${env?.stat}`,
-          )
+        ? pass(id("environment-file"), `${envFile} is 0600 root:root`, `${envFile}: ${env?.stat}`)
         : fail(
             id("environment-file"),
             `${envFile} is 0600 root:root`,
