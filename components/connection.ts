@@ -130,14 +130,18 @@ export function resolveConnection(args: ConnectionArgs, field = "connection"): H
  * The readiness gate's command: SSH works, the login user can become root without a
  * password, and systemd runs the host. Prints the distribution so the preview shows it.
  */
-export function sshReadyCommand(conn: Pick<HostConnection, "user" | "privilege">): string {
+export function sshReadyCommand(
+  conn: Pick<HostConnection, "user" | "privilege">,
+  preflight = "",
+): string {
   const check = remoteScript(
     "ssh-ready",
     String.raw`
 [ -d /run/systemd/system ] || die "systemd is not running as the init system; hardened-docker needs systemd"
 command -v loginctl >/dev/null || die "loginctl not found"
 . /etc/os-release
-note "host $(uname -n): ${"$"}{PRETTY_NAME:-unknown}, kernel $(uname -r)"`,
+note "host $(uname -n): ${"$"}{PRETTY_NAME:-unknown}, kernel $(uname -r)"
+${preflight}`,
     conn.privilege,
   );
   if (!conn.privilege.sudo) return check;
@@ -145,18 +149,22 @@ note "host $(uname -n): ${"$"}{PRETTY_NAME:-unknown}, kernel $(uname -r)"`,
   return `sudo -n true 2>/dev/null || { echo ${shellQuote(hint)} >&2; exit 1; }; ${check}`;
 }
 
-/** Creates the SSH readiness gate every host-changing command depends on. */
+/**
+ * Creates the SSH readiness gate every host-changing command depends on. `preflight`: more
+ * checks (shell, run as root) that must pass before anything changes on the host.
+ */
 export function sshReadinessGate(
   name: string,
   conn: HostConnection,
   opts: pulumi.CustomResourceOptions,
   extraTriggers: pulumi.Input<unknown>[] = [],
+  preflight = "",
 ): command.remote.Command {
   return new command.remote.Command(
     name,
     {
       connection: conn.remote,
-      create: sshReadyCommand(conn),
+      create: sshReadyCommand(conn, preflight),
       triggers: [conn.host, conn.port, conn.user, ...extraTriggers],
     },
     opts,

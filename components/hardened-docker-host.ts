@@ -9,9 +9,15 @@ import { hardeningPreset } from "./render/hardening";
 import { rootlessDockerSocket, userRuntimeDir } from "./render/rootless-docker-unit";
 import { UnitFileSections, UnitSection } from "./render/systemd-unit";
 import { DockerSettings, RootlessDocker, resolveDockerSettings } from "./rootless-docker";
-import { ServiceUser, ServiceUserSettings, resolveServiceUser } from "./service-user";
+import {
+  ServiceUser,
+  ServiceUserSettings,
+  checkNotLoginUser,
+  resolveServiceUser,
+} from "./service-user";
 import { SocketProxy, SocketProxySettings, resolveSocketProxy } from "./socket-proxy";
 import { SystemdUnit } from "./systemd-unit";
+import { foreignUnitsPreflight } from "./scripts/systemd";
 import { Traefik, TraefikSettings, resolveTraefik } from "./traefik";
 import {
   InvalidArgument,
@@ -77,6 +83,39 @@ export interface HardenedDockerHostArgs {
 }
 
 const RESERVED_ENV = ["DOCKER_HOST", "XDG_RUNTIME_DIR"];
+/**
+ * Units an app service must never be named after (its unit would replace the host's own).
+ * Any other existing unit that hardened-docker did not write is refused at apply time.
+ */
+export const SYSTEM_UNITS = [
+  "docker",
+  "containerd",
+  "ssh",
+  "sshd",
+  "dbus",
+  "cron",
+  "systemd-journald",
+  "systemd-logind",
+  "systemd-networkd",
+  "systemd-resolved",
+  "systemd-timesyncd",
+  "systemd-udevd",
+  "getty",
+  "user",
+  "user-runtime-dir",
+  "networking",
+  "NetworkManager",
+  "rsyslog",
+  "polkit",
+  "udev",
+  "apparmor",
+  "ufw",
+  "nftables",
+  "fail2ban",
+  "unattended-upgrades",
+  "snapd",
+  "chrony",
+];
 const SERVICE_KEYS = [
   "name",
   "description",
@@ -100,8 +139,9 @@ export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): vo
     "traefik",
     "dockerApi",
   ]);
-  resolveConnection(args.connection);
+  const conn = resolveConnection(args.connection);
   const user = resolveServiceUser(args.serviceUser);
+  checkNotLoginUser("serviceUser.name", user.name, conn.user);
   const dockerSettings = resolveDockerSettings(args.docker ?? {});
   resolveDockerApiSettings(args.dockerApi ?? {});
   const proxy = args.socketProxy === undefined ? undefined : resolveSocketProxy(args.socketProxy);
@@ -132,11 +172,12 @@ export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): vo
     const name = checkServiceName(`${f}.name`, svc.name);
     if (names.has(name))
       throw new InvalidArgument(`${f}.name`, name, "a name no other service uses");
-    if (name === "docker")
+    if (SYSTEM_UNITS.includes(name))
       throw new InvalidArgument(
         `${f}.name`,
         name,
-        "a name other than docker (the daemon's own unit)",
+        "a name that is not one of the host's own units (docker, containerd, ssh, cron, ...)",
+        `${name}.service would replace it. Name the unit after your app; an existing unit of that name that hardened-docker did not write is also refused on the host.`,
       );
     names.add(name);
     if (svc.description !== undefined) checkLine(`${f}.description`, svc.description);
@@ -268,7 +309,14 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
     );
     const inputsChecked = pulumi.all(secretValues).apply(() => "valid");
     // the gate's triggers carry the check result: it cannot register until the values pass
-    this.ready = sshReadinessGate(`${name}-ssh-ready`, conn, { parent: this }, [inputsChecked]);
+    // an app unit must not take over one of the host's own: found before anything changes
+    this.ready = sshReadinessGate(
+      `${name}-ssh-ready`,
+      conn,
+      { parent: this },
+      [inputsChecked],
+      foreignUnitsPreflight((args.services ?? []).map((s) => `${s.name}.service`)),
+    );
     this.serviceUser = new ServiceUser(
       `${name}-service-user`,
       { connection: args.connection, ...args.serviceUser },

@@ -71,6 +71,68 @@ export interface ResolvedServiceUser {
   readonly deployKeys?: readonly string[];
 }
 
+/**
+ * Accounts the service user must never be: the host's own (the apply replaces the user's
+ * authorized_keys with deploy keys, and destroy with removeOnDestroy deletes the account and
+ * its home). An existing account is also checked on the host at apply time (see the script).
+ */
+export const SYSTEM_ACCOUNTS = [
+  "root",
+  "daemon",
+  "bin",
+  "sys",
+  "sync",
+  "games",
+  "man",
+  "lp",
+  "mail",
+  "news",
+  "uucp",
+  "proxy",
+  "www-data",
+  "backup",
+  "list",
+  "irc",
+  "gnats",
+  "nobody",
+  "systemd-network",
+  "systemd-resolve",
+  "systemd-timesync",
+  "messagebus",
+  "sshd",
+  "_apt",
+  "polkitd",
+  "docker",
+  "containerd",
+  "admin",
+  "ubuntu",
+  "debian",
+  "ec2-user",
+  "centos",
+  "fedora",
+  "rocky",
+  "almalinux",
+  "cloud-user",
+  "opc",
+  "azureuser",
+  "vagrant",
+];
+
+/**
+ * The service user must not be the account the library logs in with: its authorized_keys
+ * would be replaced by the deploy keys (locking the operator out), and destroy with
+ * removeOnDestroy would delete the admin account.
+ */
+export function checkNotLoginUser(field: string, name: string, loginUser: string): void {
+  if (name === loginUser)
+    throw new InvalidArgument(
+      field,
+      name,
+      `a user other than the SSH login user (${loginUser})`,
+      "The apply would replace the login user's authorized_keys with deploy keys and lock you out. Use a dedicated name, e.g. provisioner.",
+    );
+}
+
 export function resolveServiceUser(
   args: ServiceUserSettings,
   field = "serviceUser",
@@ -86,12 +148,12 @@ export function resolveServiceUser(
     "connection",
   ]);
   const name = checkLinuxName(`${field}.name`, args.name);
-  if (name === "root" || name === "docker") {
+  if (SYSTEM_ACCOUNTS.includes(name)) {
     throw new InvalidArgument(
       `${field}.name`,
       name,
-      "a dedicated user, not root or docker",
-      "Use e.g. provisioner.",
+      "a dedicated user, not an account the host or its image already has (root, sshd, nobody, a cloud image's login user, ...)",
+      "Its authorized_keys would be replaced by deploy keys and destroy could delete it. Use e.g. provisioner.",
     );
   }
   const uid =
@@ -164,10 +226,12 @@ export class ServiceUser extends pulumi.ComponentResource {
 
   constructor(name: string, args: ServiceUserArgs, opts?: pulumi.ComponentResourceOptions) {
     super(SERVICE_USER_TYPE, name, {}, opts);
-    const { conn, settings } = rethrowAsResourceError(this, () => ({
-      conn: resolveConnection(args.connection),
-      settings: resolveServiceUser(args),
-    }));
+    const { conn, settings } = rethrowAsResourceError(this, () => {
+      const c = resolveConnection(args.connection);
+      const s = resolveServiceUser(args);
+      checkNotLoginUser("serviceUser.name", s.name, c.user);
+      return { conn: c, settings: s };
+    });
     this.userName = settings.name;
     const create = serviceUserCreateScript(settings);
     this.command = hostCommand(

@@ -22,6 +22,20 @@ want_count=${shellQuote(String(a.subordinateIdCount))}
 created=0
 [ -x "$shell" ] || die "shell $shell does not exist on the host (serviceUser.shell)"
 if id -u "$user" >/dev/null 2>&1; then
+  # an existing account must be a dedicated one: never the login user, a system account, an
+  # account with a password or one that may use sudo (its keys and, on destroy, the account
+  # itself would go)
+  [ "$user" != "${"$"}{SUDO_USER:-}" ] || die "$user is the SSH login user; the service user must be a dedicated account (serviceUser)"
+  uid_min=$(awk '$1 == "UID_MIN" { print $2 }' /etc/login.defs 2>/dev/null); uid_min=${"$"}{uid_min:-1000}
+  [ "$(id -u "$user")" -ge "$uid_min" ] || die "$user is a system account (uid $(id -u "$user") < $uid_min); the service user must be a dedicated account (serviceUser)"
+  case "$(getent shadow "$user" | cut -d: -f2)" in
+    '!'* | '*'*) ;;
+    *) die "$user can log in with a password (or with none): it is someone's login, not a dedicated service account (serviceUser)" ;;
+  esac
+  if id -nG "$user" | tr ' ' '
+' | grep -qxE 'sudo|wheel|admin|adm'; then
+    die "$user may administer this host (group sudo/wheel/admin/adm); the service user must be a dedicated account (serviceUser)"
+  fi
   if [ -n "$want_uid" ] && [ "$(id -u "$user")" != "$want_uid" ]; then
     die "user $user exists with uid $(id -u "$user"), not the declared $want_uid; set serviceUser.uid to $(id -u "$user") or remove the key"
   fi

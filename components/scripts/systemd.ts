@@ -1,4 +1,5 @@
 import { shellQuote } from "../shell";
+import { MANAGED_HEADER } from "../render/systemd-unit";
 
 export type UnitScope = "system" | "user";
 
@@ -11,11 +12,35 @@ export interface UnitScriptArgs {
   readonly start: boolean;
 }
 
+/**
+ * `refuse_foreign_unit NAME`: fails when a system unit NAME exists that hardened-docker did not
+ * write (ssh, containerd, a package's unit): ours start with the managed header. Run in the
+ * readiness gate for every app unit (so nothing changes before a clash is found) and again
+ * right before the unit is written.
+ */
+const REFUSE_FOREIGN_UNIT = String.raw`refuse_foreign_unit() {
+  local f=/etc/systemd/system/$1
+  if [ -e "$f" ] || [ -L "$f" ]; then
+    [ "$(head -n 1 -- "$f" 2>/dev/null)" = ${shellQuote(MANAGED_HEADER)} ] \
+      || die "$f exists and was not written by hardened-docker; choose another service name"
+  elif systemctl cat -- "$1" >/dev/null 2>&1; then
+    die "the unit $1 already exists on this host (systemctl cat $1); choose another service name"
+  fi
+}`;
+
+/** Preflight lines for the readiness gate: none of `unitNames` is a unit we did not write. */
+export function foreignUnitsPreflight(unitNames: readonly string[]): string {
+  if (unitNames.length === 0) return "";
+  return `${REFUSE_FOREIGN_UNIT}
+for u in ${unitNames.map(shellQuote).join(" ")}; do refuse_foreign_unit "$u"; done`;
+}
+
 /** Shell lines that set `$unit_dir` and define `sc` (systemctl in the right scope). */
 function scopeSetup(a: UnitScriptArgs): string {
   if (a.scope === "system") {
     return String.raw`unit_dir=/etc/systemd/system
-write_unit() { write_file "$1" 0644 root root; }
+${REFUSE_FOREIGN_UNIT}
+write_unit() { refuse_foreign_unit "${"$"}{1##*/}"; write_file "$1" 0644 root root; }
 sc() { systemctl "$@"; }`;
   }
   return String.raw`user=${shellQuote(a.user ?? "")}

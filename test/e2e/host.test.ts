@@ -171,6 +171,35 @@ test("bad input: a hostile value fails before any command reaches the VM", async
   await expect(vm.run("getent passwd provisioner")).rejects.toThrow();
 });
 
+test("lock-outs found on the host are refused before anything changes: a login account, units of the host's own", async () => {
+  // someone's login (a password), an operator's own unit, a package's unit
+  await sudo(
+    "useradd -m -s /bin/bash alice && echo 'alice:correct-horse' | chpasswd && printf '[Service]\\nExecStart=/bin/true\\n' > /etc/systemd/system/acme-backup.service && printf '[Service]\\nExecStart=/bin/true\\n' > /usr/lib/systemd/system/acme-pkg.service && systemctl daemon-reload",
+  );
+  const asAlice = await apply(stackConfig({ serviceUser: "alice" }));
+  expect(asAlice.error?.message).toMatch(/alice can log in with a password/);
+  expect(asAlice.commands.map((c) => c.name)).toEqual(["e2e-ssh-ready"]);
+  expect((await vm.exec("sudo -n test -e /home/alice/.ssh/authorized_keys")).code).not.toBe(0);
+  expect((await vm.exec("test -e /var/lib/systemd/linger/alice")).code).not.toBe(0);
+  for (const unit of ["acme-backup", "acme-pkg"]) {
+    const r = await apply(
+      stackConfig({ services: [{ name: unit, execStart: "/bin/true" }], serviceSecrets: {} }),
+    );
+    expect(r.error?.message).toMatch(
+      unit === "acme-backup"
+        ? /acme-backup\.service exists and was not written by hardened-docker/
+        : /the unit acme-pkg\.service already exists on this host/,
+    );
+    // the gate refused it: no command ran after it
+    expect(r.commands).toEqual([]);
+  }
+  expect((await vm.exec("getent passwd provisioner")).code).not.toBe(0);
+  expect(await vm.run("head -c 9 /etc/systemd/system/acme-backup.service")).toBe("[Service]");
+  await sudo(
+    "userdel -r alice 2>/dev/null; rm -f /etc/systemd/system/acme-backup.service /usr/lib/systemd/system/acme-pkg.service; systemctl daemon-reload",
+  );
+});
+
 test("a connection cut mid-apply, then a re-run: the host converges with nothing lost", async () => {
   const cut = await apply(stackConfig(), {
     cut: { name: "e2e-docker-packages", afterMs: 4000 },
@@ -251,7 +280,9 @@ test("the app service: hardened unit, healthz, provisions a tenant container thr
 const fromDockerApiNetwork = (script: string) =>
   asUser(
     `docker run --rm --network docker_api local/busybox:latest sh -c ${shellQuote(
-      `req() { printf '%s %s HTTP/1.1\\r\\nHost: docker\\r\\nConnection: close\\r\\n%b\\r\\n%s' "$1" "$2" "$3" "$4" | nc -w 10 socket-proxy 2375; }\n${script}`,
+      // stdin stays open 2 s after the request: the proxy treats a client that half-closes
+      // before the answer as gone (option abortonclose), and nc half-closes at stdin's end
+      `req() { { printf '%s %s HTTP/1.1\\r\\nHost: docker\\r\\nConnection: close\\r\\n%b\\r\\n%s' "$1" "$2" "$3" "$4"; sleep 2; } | nc -w 10 socket-proxy 2375; }\n${script}`,
     )}`,
   );
 /** The admin key as a file, for the system ssh (bench script, image upload). */

@@ -103,13 +103,20 @@ test("an env value (a secret): one resource changes, and the value never shows",
     expect(text).not.toMatch(/token-AAAA|token-BBBB/);
 });
 
-test("a new service adds its resources and changes nothing else", async () => {
+test("a new service adds its resources and changes nothing else but the gate's preflight", async () => {
   const after = await plan(
     withConfig((c) => {
       (c.services as unknown[]).push({ name: "worker", execStart: "/usr/local/bin/worker" });
     }),
   );
-  expect(changedNames(base, after)).toEqual(["added example-worker", "added example-worker-unit"]);
+  // the readiness gate checks, before anything changes, that worker.service is not a unit of
+  // the host's own: its script names the new unit
+  expect(changedNames(base, after)).toEqual([
+    "changed example-ssh-ready",
+    "added example-worker",
+    "added example-worker-unit",
+  ]);
+  expect(inputsOf(after, "example-ssh-ready").create).toContain("worker.service");
 });
 
 test("npm run plan -- --all writes stable text and JSON for every stack, with no secret", () => {

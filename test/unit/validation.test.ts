@@ -35,6 +35,18 @@ const BAD: [string, string, Mutate][] = [
   ["service user with ;", "serviceUser.name", (a) => (a.serviceUser.name = "bad;user")],
   ["service user root", "serviceUser.name", (a) => (a.serviceUser.name = "root")],
   ["service user with newline", "serviceUser.name", (a) => (a.serviceUser.name = "prov\nisioner")],
+  // lock-outs: the login user's keys would be replaced, a system account taken over
+  [
+    "service user = the SSH login user",
+    "serviceUser.name",
+    (a) => (a.serviceUser.name = a.connection.user),
+  ],
+  ["service user sshd", "serviceUser.name", (a) => (a.serviceUser.name = "sshd")],
+  ["service user nobody", "serviceUser.name", (a) => (a.serviceUser.name = "nobody")],
+  ["service user ubuntu", "serviceUser.name", (a) => (a.serviceUser.name = "ubuntu")],
+  ["service named ssh", "services[0].name", (a) => (a.services[0].name = "ssh")],
+  ["service named containerd", "services[0].name", (a) => (a.services[0].name = "containerd")],
+  ["service named docker", "services[0].name", (a) => (a.services[0].name = "docker")],
   ["empty service user", "serviceUser.name", (a) => (a.serviceUser.name = "")],
   ["uid 0", "serviceUser.uid", (a) => (a.serviceUser.uid = 0)],
   ["fractional uid", "serviceUser.uid", (a) => (a.serviceUser.uid = 1000.5)],
