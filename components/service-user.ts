@@ -241,7 +241,12 @@ export class ServiceUser extends pulumi.ComponentResource {
         step: "service-user",
         create,
         delete: serviceUserDeleteScript(settings.name, settings.removeOnDestroy),
-        triggers: [create],
+        // Only the name replaces the step. A replace runs the old delete first, which is
+        // userdel --remove (home, images, containers, volumes) with removeOnDestroy: a shell,
+        // uid or range change must never get there. Any other change is an update, which
+        // re-runs the idempotent create (usermod for the shell; a clear refusal for a uid or
+        // a range that would orphan the data on the host).
+        triggers: [settings.name],
       },
       { parent: this },
     );
@@ -260,7 +265,8 @@ export class ServiceUser extends pulumi.ComponentResource {
           create,
           delete: deployKeysDeleteScript(settings.name),
           stdin: body,
-          triggers: [create, body],
+          // a key rotation is an update (the file rewritten), never delete-then-create
+          triggers: [settings.name],
         },
         { parent: this, dependsOn: [this.command] },
       );

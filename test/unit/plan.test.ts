@@ -13,6 +13,8 @@ import { planInIsolation } from "./helpers/plan";
 import { planInputFromStackFile, stackNames } from "../../stacks/stack-file";
 
 const ROOT = join(__dirname, "..", "..");
+const DEPLOY_KEY_2 =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBUOvR8rA0pCj7lZkXa1fJ1u8J0b7yq4Vw8m2l9i0cXc ci@rotated";
 jest.setTimeout(60_000);
 
 /** Plans `input` with a fresh SDK instance (its runtime state is per module instance). */
@@ -148,3 +150,53 @@ test("plan refuses an unknown stack, naming the ones it has", () => {
   expect(r.status).toBe(2);
   expect(r.stderr).toMatch(/no stacks\/Pulumi\.nope\.yaml \(have: example, local\)/);
 }, 30_000);
+
+/**
+ * What `@pulumi/command` does with a changed resource: a change of `triggers` replaces it
+ * (with deleteBeforeReplace, the old delete runs first); any other input change is an update
+ * (create runs again).
+ */
+const providerAction = (a: Plan, b: Plan, name: string) => {
+  const [x, y] = [inputsOf(a, name), inputsOf(b, name)];
+  if (JSON.stringify(x.triggers) !== JSON.stringify(y.triggers)) return "replace";
+  return JSON.stringify(x) === JSON.stringify(y) ? "none" : "update";
+};
+
+test("a service user change is an update of its step, never a replace (its delete removes the user's data)", async () => {
+  const withRemoval = await plan(
+    withConfig((c) => (c.removeServiceUserOnDestroy = true)),
+    true,
+  );
+  for (const [what, change] of [
+    ["shell", (c: Record<string, unknown>) => (c.serviceUserShell = "/bin/sh")],
+    ["uid", (c: Record<string, unknown>) => (c.serviceUserUid = 1600)],
+    ["subordinate range", (c: Record<string, unknown>) => (c.subordinateIdStart = 300000)],
+    [
+      "deploy key rotation",
+      (c: Record<string, unknown>) => ((c.deployKeys as string[])[0] = DEPLOY_KEY_2),
+    ],
+  ] as const) {
+    const after = await plan(
+      withConfig((c) => {
+        c.removeServiceUserOnDestroy = true;
+        change(c);
+      }),
+      true, // values, not [secret]: a trigger hidden on both sides would look unchanged
+    );
+    for (const step of ["example-service-user-account", "example-service-user-deploy-keys"])
+      expect([what, step, providerAction(withRemoval, after, step)]).toEqual([
+        what,
+        step,
+        expect.stringMatching(/^(update|none)$/),
+      ]);
+  }
+  // renaming the user is the one replace
+  const renamed = await plan(
+    withConfig((c) => {
+      c.removeServiceUserOnDestroy = true;
+      c.serviceUser = "builder";
+    }),
+    true,
+  );
+  expect(providerAction(withRemoval, renamed, "example-service-user-account")).toBe("replace");
+});
