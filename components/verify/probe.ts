@@ -43,22 +43,39 @@ export const PROXY_PROBE_REQUESTS = {
     "POST /containers/create HTTP/1.1\r\nHost: verify\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{",
 } as const;
 
+/** Bounds on one Docker API answer read by the probe (the socket is in the user's hands). */
+export const DOCKER_API_LIMITS = { seconds: 15, bytes: 64 * 1024 * 1024 } as const;
+
 /**
  * Reads the Docker API over the unix socket (HTTP/1.0: no chunked bodies): /info, every
- * container's inspect document, the networks, and the proxy container's pid.
+ * container's inspect document, the networks, and the proxy container's pid. The socket
+ * lives in the service user's runtime directory, so whatever answers is evidence, not trust:
+ * each answer is cut at DOCKER_API_LIMITS (a fake daemon that streams forever or never
+ * finishes cannot grow this root process or hold it).
  */
-const DOCKER_API_PERL = String.raw`# no modules: loading Socket/IO::Socket costs more than the requests on a slow host.
+export const DOCKER_API_PERL = String.raw`# no modules: loading Socket/IO::Socket costs more than the requests on a slow host.
 # AF_UNIX = 1, SOCK_STREAM = 1 (Linux on x86 and arm); sockaddr_un = family + path.
-my ($sock, $m, $proxy) = @ARGV;
+my ($sock, $m, $proxy, $secs, $max) = @ARGV;
+$secs ||= ${DOCKER_API_LIMITS.seconds}; $max ||= ${DOCKER_API_LIMITS.bytes};
 sub section { print "\n$m $_[0]\n" }
 sub get {
   my $c;
   socket($c, 1, 1, 0) && connect($c, pack("S Z108", 1, $sock))
     or return (0, "Cannot connect to the Docker daemon at unix://$sock: $!");
-  select((select($c), $| = 1)[0]);
-  print $c "GET $_[0] HTTP/1.0\r\nHost: docker\r\n\r\n";
-  local $/; my $r = <$c>; close $c;
-  my ($head, $body) = split /\r\n\r\n/, (defined $r ? $r : ""), 2;
+  my $r = "";
+  my $ok = eval {
+    local $SIG{ALRM} = sub { die "no complete answer within $secs s\n" };
+    alarm $secs;
+    syswrite($c, "GET $_[0] HTTP/1.0\r\nHost: docker\r\n\r\n");
+    while (sysread($c, my $buf, 65536)) {
+      $r .= $buf;
+      die "answer over $max bytes\n" if length($r) > $max;
+    }
+    alarm 0; 1;
+  };
+  alarm 0; close $c;
+  if (!$ok) { chomp(my $e = $@); return (0, "Docker API $_[0]: $e") }
+  my ($head, $body) = split /\r\n\r\n/, $r, 2;
   my ($code) = (defined $head ? $head : "") =~ m{^HTTP/1\.[01] (\d{3})};
   $body = "" unless defined $body; $body =~ s/\s+\z//;
   return ($code || 0, $body);
@@ -177,7 +194,10 @@ exec {fd}< <(
   re="$M proxy-pid"$'\n'"([0-9]+)"; pid=""
   if [[ $out =~ $re ]]; then pid=${"$"}{BASH_REMATCH[1]}; fi${proxyProbe}
 ); fds+=("/dev/fd/$fd")
-exec {fd}< <(s docker-unit; as_user "$user" systemctl --user show docker.service -p UnitFileState -p ActiveState -p ActiveEnterTimestamp --timestamp=unix 2>&1); fds+=("/dev/fd/$fd")
+# daemon.json is the user's file: read AS the user (a link to a root-only file shows nothing,
+# a FIFO is not read), at most 1 MiB, within 10 s
+exec {fd}< <(s docker-unit; as_user "$user" systemctl --user show docker.service -p UnitFileState -p ActiveState -p ActiveEnterTimestamp --timestamp=unix 2>&1
+  s daemon-json; as_user "$user" timeout 10 bash -c 'if [ -f "$1" ] && [ -r "$1" ]; then head -c 1048576 -- "$1"; else echo "cannot read $1"; fi' probe "$home/.config/docker/daemon.json" 2>&1); fds+=("/dev/fd/$fd")
 s groups
 while IFS=: read -r g _ id members; do
   if [ "$id" = "$gid" ] || [[ ",$members," == *",$user,"* ]]; then printf '%s ' "$g"; fi
@@ -189,7 +209,6 @@ s linger; if [ -e "/var/lib/systemd/linger/$user" ]; then echo yes; else echo no
 s delegation; readfile "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers"
 root_sockets
 s user-socket; if [ -S "/run/user/$uid/docker.sock" ]; then echo present; else echo absent; fi
-s daemon-json; readfile "$home/.config/docker/daemon.json"
 show=$(show_units "user@$uid.service" ${shellWords(units)})
 s units-show; printf '%s\n' "$show"
 declare -A inv=() act=(); id=""
@@ -226,7 +245,12 @@ export function parseSections(output: string, marker: string): Map<string, strin
   return sections;
 }
 
-/** The command line that runs the probe from stdin as root. */
-export function probeCommand(sudo: boolean): string {
-  return sudo ? `sudo -n -- ${shellWords(["bash", "-s"])}` : "bash -s";
+/**
+ * The command line that runs the probe from stdin as root, under `timeout`: when verify gives
+ * up on the host, the probe and everything it started (one process group) end too, a few
+ * seconds later at most, whatever the service user made them wait on.
+ */
+export function probeCommand(sudo: boolean, timeoutSeconds = 60): string {
+  const run = `timeout -k 5 ${Math.max(1, Math.ceil(timeoutSeconds))} bash -s`;
+  return sudo ? `sudo -n -- ${run}` : run;
 }

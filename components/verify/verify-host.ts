@@ -153,7 +153,7 @@ export async function verifyHost(
   const t0 = performance.now();
   let connectedAt: number | undefined;
   try {
-    const out = await execOnce(config, probeCommand(sudo), {
+    const out = await execOnce(config, probeCommand(sudo, timeoutMs / 1000), {
       stdin: script,
       timeoutMs,
       onReady: () => {

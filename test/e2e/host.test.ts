@@ -40,6 +40,8 @@ jest.setTimeout(30 * MIN);
 const timings: Record<string, number> = {};
 let vm: TestVm;
 let applied: PerformedCommand[] = [];
+/** A second deploy key, for a rotation. */
+const ROTATED_KEY = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@rotated" }).public;
 /** The deploy key (what ssh-agent would hold for the Docker provider). */
 const deployKey = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@deploy" });
 /** Docker resources across applies (the engine's stand-in for Pulumi state). */
@@ -648,6 +650,57 @@ test("idempotence: applying again changes nothing on the host", async () => {
   expect(again.docker.map((d) => d.action)).toEqual(again.docker.map(() => "unchanged"));
   expect(again.docker.length).toBeGreaterThanOrEqual(3);
   expect((await vm.run(FINGERPRINT)) + (await asUser(containers))).toBe(before);
+});
+
+/** Root's files a hostile service user would aim at, and everything it owns outside its home. */
+const ROOT_STATE = `sudo -n sh -c 'for f in /etc/shadow /etc/sudoers /etc/passwd; do sha256sum "$f"; stat -c "%n %a %U %G %h" "$f"; done; \
+  readlink /etc/systemd/system/docker.service; stat -c "%n %U" /etc/systemd/system/docker.service; \
+  ls -l /etc/systemd/system | sha256sum; \
+  find / -xdev \\( -path /home/provisioner -o -path /proc -o -path /sys \\) -prune -o -user provisioner -print 2>/dev/null | sort'`;
+
+test("a hostile service user's links and races in its home reach nothing of root's", async () => {
+  const before = await vm.run(ROOT_STATE);
+  expect(before).not.toContain("/home/provisioner");
+  // files swapped for links to root's files, and a loop that swaps every temp file the next
+  // apply makes in those directories for a link to /etc/passwd
+  await asUser(
+    "cd ~ && rm -f .config/docker/daemon.json .ssh/authorized_keys && ln -s /etc/shadow .config/docker/daemon.json && ln -s /etc/sudoers .ssh/authorized_keys",
+  );
+  await asUser(
+    'nohup sh -c \'while :; do for f in ~/.ssh/.hardened-docker.* ~/.config/docker/.hardened-docker.* ~/.config/systemd/user/.hardened-docker.*; do [ -f "$f" ] && [ ! -L "$f" ] && rm -f "$f" && ln -s /etc/passwd "$f"; done; done\' >/dev/null 2>&1 & echo $! > ~/.race.pid',
+  );
+  // a key rotation and a daemon.json change while the loop runs: whatever the race makes of
+  // the writes (done as the user), root's files stay as they were
+  const raced = await apply(
+    stackConfig({
+      deployKeys: [deployKey.public, ROTATED_KEY],
+      daemonConfig: { icc: false, "log-opts": { "max-size": "20m", "max-file": "3" } },
+    }),
+  );
+  report(raced, "apply during the race");
+  await asUser("kill $(cat ~/.race.pid); rm -f ~/.race.pid");
+  expect(await vm.run(ROOT_STATE)).toBe(before);
+  // a directory on the way linked to root's unit directory: the unit write fails, loudly
+  await asUser("cd ~/.config/systemd && mv user user.real && ln -s /etc/systemd/system user");
+  const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));
+  expect(linked.error?.message ?? "").toMatch(
+    /could not write .*systemd\/user\/docker\.service as provisioner/,
+  );
+  expect(await vm.run(ROOT_STATE)).toBe(before);
+  // the user undoes its tricks; the next apply converges and nothing of root's changed
+  await asUser("cd ~/.config/systemd && rm user && mv user.real user");
+  const healed = await apply(stackConfig());
+  report(healed, "apply after the tricks");
+  expect(healed.error).toBeUndefined();
+  expect(await vm.run(ROOT_STATE)).toBe(before);
+  expect(
+    (
+      await sudo(
+        "stat -c '%F %U %a' /home/provisioner/.ssh/authorized_keys /home/provisioner/.config/docker/daemon.json",
+      )
+    ).trim(),
+  ).toBe("regular file provisioner 600\nregular file provisioner 600");
+  await verifyUntilAllPass(adminLogin(), declared(), 3 * MIN);
 });
 
 test("an allowlist change replaces only the proxy container, and the new rule is live", async () => {

@@ -4,7 +4,12 @@
  * recorded breakage must fail exactly its check, with the fix, and every other check that it
  * explains must be a WARN naming it.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DOCKER_API_LIMITS, DOCKER_API_PERL, probeCommand } from "../../components/verify/probe";
 import {
   CheckResult,
   expectationFromArgs,
@@ -558,5 +563,81 @@ describe("the probe script", () => {
     expect(script.match(/POST /g)).toHaveLength(1);
     expect(script).not.toMatch(/docker (run|rm|create|start|stop|exec)\b/);
     expect(script).not.toMatch(/systemctl (start|stop|restart|enable|disable|mask|unmask)\b/);
+  });
+});
+
+describe("the probe's Docker API reader against a fake daemon (the socket is the user's)", () => {
+  /** Runs the reader (perl, as the probe does) against a unix socket served by `answer`. */
+  async function readFrom(answer: (s: net.Socket) => void, secs: number, max: number) {
+    const dir = mkdtempSync(join(tmpdir(), "hd-fake-docker-"));
+    const sock = join(dir, "docker.sock");
+    const server = net.createServer(answer);
+    await new Promise<void>((r) => server.listen(sock, r));
+    const t0 = Date.now();
+    const child = spawn("perl", [
+      "-e",
+      DOCKER_API_PERL,
+      sock,
+      "@@m@@",
+      "",
+      String(secs),
+      String(max),
+    ]);
+    let out = "";
+    let peakKiB = 0;
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const poll = setInterval(() => {
+      try {
+        const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+        peakKiB = Math.max(peakKiB, Number(rss?.[1] ?? 0));
+      } catch {
+        /* exited */
+      }
+    }, 50);
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    clearInterval(poll);
+    server.close();
+    return { code, out, seconds: (Date.now() - t0) / 1000, peakKiB };
+  }
+
+  test("an answer that never ends: cut after its time, each request, and the probe goes on", async () => {
+    const r = await readFrom(
+      (s) => {
+        s.write("HTTP/1.0 200 OK\r\n\r\n{");
+        const t = setInterval(() => s.write("x"), 100);
+        s.on("close", () => clearInterval(t)).on("error", () => clearInterval(t));
+      },
+      1,
+      1 << 20,
+    );
+    expect(r.code).toBe(0);
+    expect(r.seconds).toBeLessThan(6);
+    expect(r.out).toContain("no complete answer within 1 s");
+    expect(r.out).toContain("@@m@@ networks");
+  }, 20_000);
+
+  test("an endless flood: cut at the byte limit, memory stays bounded", async () => {
+    const chunk = Buffer.alloc(1 << 16, "a");
+    const r = await readFrom(
+      (s) => {
+        s.write("HTTP/1.0 200 OK\r\n\r\n");
+        const pump = () => {
+          while (!s.destroyed && s.write(chunk));
+          if (!s.destroyed) s.once("drain", pump);
+        };
+        s.on("error", () => undefined);
+        pump();
+      },
+      10,
+      4 << 20,
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`answer over ${4 << 20} bytes`);
+    expect(r.peakKiB).toBeLessThan(64 * 1024);
+  }, 30_000);
+
+  test("the limits the probe uses are the documented ones", () => {
+    expect(DOCKER_API_LIMITS).toEqual({ seconds: 15, bytes: 64 * 1024 * 1024 });
+    expect(probeCommand(true, 60)).toBe("sudo -n -- timeout -k 5 60 bash -s");
   });
 });
