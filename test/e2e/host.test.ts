@@ -680,6 +680,27 @@ test("a hostile service user's links and races in its home reach nothing of root
   report(raced, "apply during the race");
   await asUser("kill $(cat ~/.race.pid); rm -f ~/.race.pid");
   expect(await vm.run(ROOT_STATE)).toBe(before);
+  // verify against the same tricks: never shows what a root-only file holds, never hangs,
+  // leaves no process behind
+  const rootProcs = async () =>
+    (
+      await vm.run(
+        "ps -e -o user=,comm= | grep -cE '^root +(bash|perl|timeout|runuser|head|cat)$' || true",
+      )
+    ).trim();
+  const procsBefore = await rootProcs();
+  const shadowHead = (await sudo("head -c 12 /etc/shadow")).trim();
+  await asUser("cd ~/.config/docker && rm -f daemon.json && ln -s /etc/shadow daemon.json");
+  const linkedJson = await verifyHost(adminLogin(), declared(), { timeoutMs: 60_000 });
+  expect(linkedJson.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
+  expect(JSON.stringify(linkedJson)).not.toContain(shadowHead);
+  await asUser("cd ~/.config/docker && rm -f daemon.json && mkfifo daemon.json");
+  const t0 = Date.now();
+  const fifo = await verifyHost(adminLogin(), declared(), { timeoutMs: 30_000 });
+  expect((Date.now() - t0) / 1000).toBeLessThan(35);
+  expect(fifo.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
+  await new Promise((r) => setTimeout(r, 6000));
+  expect(await rootProcs()).toBe(procsBefore);
   // a directory on the way linked to root's unit directory: the unit write fails, loudly
   await asUser("cd ~/.config/systemd && mv user user.real && ln -s /etc/systemd/system user");
   const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));
