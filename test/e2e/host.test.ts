@@ -321,7 +321,7 @@ rm -rf $d`,
     "sh",
     [
       "-c",
-      `tar -C ${shellQuote(root)} -c . | ssh -i ${shellQuote(adminKeyFile())} -p ${SSH_PORT} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null admin@127.0.0.1 ${shellQuote(
+      `tar -C ${shellQuote(root)} -c . | ssh -i ${shellQuote(adminKeyFile())} -p ${SSH_PORT} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR admin@127.0.0.1 ${shellQuote(
         `sudo -n runuser -u provisioner -- env DOCKER_HOST=unix:///run/user/1001/docker.sock docker import --change 'ENV PATH=/usr/local/bin' --change 'ENTRYPOINT ["traefik"]' - ${TRAEFIK_IMAGE}`,
       )}`,
     ],
@@ -466,7 +466,7 @@ test("Traefik: routes an opted-in container found through the proxy, nothing els
         "docker inspect -f '{{.State.Health.Status}}|{{len .Mounts}}|{{.HostConfig.ReadonlyRootfs}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' traefik",
       )
     ).trim(),
-  ).toBe("healthy|0|true|docker_api web ");
+  ).toBe("healthy|0|true|docker_api web");
   // a container without traefik.enable (exposedByDefault=false) first, then an opted-in one:
   // once the second is routed, Traefik has seen the first one's start too
   await asUser(
