@@ -1,6 +1,6 @@
 /** Checks of the containers: socket mounts, privileged, the socket proxy and Traefik. */
 import { ROLE_LABEL } from "../docker-service";
-import { rootlessDockerSocket } from "../render/rootless-docker-unit";
+import { rootlessDockerSocket, userRuntimeDir } from "../render/rootless-docker-unit";
 import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
 import { SOCKET_PROXY_CONFIG_ENV } from "../socket-proxy";
 import type { VerifyExpectation } from "./expected";
@@ -25,17 +25,33 @@ const TRAEFIK_CHECK_TITLES: [string, string][] = [
 ];
 const name = (c: ContainerFacts) => c.Name.replace(/^\//, "");
 
-/** Bind mounts that expose a Docker socket: the socket itself or a directory holding one. */
-export function socketMounts(c: ContainerFacts, uid: number | undefined) {
+/**
+ * Mounts that expose a Docker or containerd API socket: the socket itself or a directory
+ * holding one, by path, and, when the probe read them (`ids`), by device and inode: a hard
+ * link to a socket, or another path to it or to a directory above it, is the same inode.
+ */
+export function socketMounts(
+  c: ContainerFacts,
+  uid: number | undefined,
+  ids?: HostFacts["mountIds"],
+) {
   const sockets = [
     "/var/run/docker.sock",
     "/run/docker.sock",
-    ...(uid === undefined ? [] : [rootlessDockerSocket(uid)]),
+    "/run/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock",
+    ...(uid === undefined
+      ? []
+      : [rootlessDockerSocket(uid), `${userRuntimeDir(uid)}/docker/containerd/containerd.sock`]),
   ];
+  const socketIds = new Set(ids?.sockets.values() ?? []);
   return (c.Mounts ?? []).filter((m) => {
     const src = (m.Source ?? "").replace(/\/+$/, "") || "/";
+    const id = ids?.sources.get(m.Source ?? "");
     return (
-      src.endsWith("/docker.sock") || sockets.some((s) => src === "/" || s.startsWith(`${src}/`))
+      /\/(docker|containerd)\.sock$/.test(src) ||
+      sockets.some((s) => src === "/" || s.startsWith(`${src}/`)) ||
+      (id !== undefined && socketIds.has(id))
     );
   });
 }
@@ -64,7 +80,7 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
   const offenders: string[] = [];
   const seen: string[] = [];
   for (const c of all) {
-    for (const m of socketMounts(c, uid)) {
+    for (const m of socketMounts(c, uid, f.mountIds)) {
       const desc = `${name(c)}: ${m.Source} -> ${m.Destination} (${m.RW ? "rw" : "ro"})`;
       seen.push(desc);
       if (!isProxy(c) || m.RW !== false) offenders.push(desc);
@@ -223,7 +239,7 @@ function traefikChecks(
       ),
     ];
   }
-  const mounts = socketMounts(c, f.user?.uid);
+  const mounts = socketMounts(c, f.user?.uid, f.mountIds);
   const args = [...(c.Config?.Cmd ?? []), ...(c.Args ?? [])];
   const endpoints = [...new Set(args.filter((a) => a.startsWith("--providers.docker.endpoint=")))];
   const want = `--providers.docker.endpoint=${t.endpoint}`;

@@ -84,11 +84,30 @@ export interface HostFacts {
     readonly message: string;
   };
   readonly containers?: readonly ContainerFacts[];
+  /**
+   * device:inode of each container mount source, and of each API socket (the rootless and
+   * rootful Docker sockets, containerd's) and every directory above it, as root stat()s them
+   * (the perl reader only; undefined with the docker CLI).
+   */
+  readonly mountIds?: {
+    readonly sources: ReadonlyMap<string, string>;
+    readonly sockets: ReadonlyMap<string, string>;
+  };
   /** Why there is no container list (docker ps or inspect failed). */
   readonly containersError?: string;
   readonly networks?: readonly NetworkFacts[];
   readonly proxyProbe?: Readonly<Record<string, string>>;
   readonly units: ReadonlyMap<string, UnitFacts>;
+}
+
+/** `<dev>:<ino> <path>` lines as path -> "dev:ino". */
+function parseIds(text: string | undefined): Map<string, string> {
+  const ids = new Map<string, string>();
+  for (const l of lines(text)) {
+    const m = /^(\d+:\d+) (\/.*)$/.exec(l);
+    if (m) ids.set(m[2], m[1]);
+  }
+  return ids;
 }
 
 /** The first non-blank line, trimmed ("" when there is none). */
@@ -250,6 +269,14 @@ export function parseFacts(sections: ReadonlyMap<string, string>, user: string):
       ? undefined
       : (sections.get("containers") ?? "the probe did not list containers").split("\n")[0],
     networks: parseJsonArray<NetworkFacts>(sections.get("networks")),
+    ...(sections.has("mount-ids") && sections.has("socket-ids")
+      ? {
+          mountIds: {
+            sources: parseIds(sections.get("mount-ids")),
+            sockets: parseIds(sections.get("socket-ids")),
+          },
+        }
+      : {}),
     ...(proxyProbe ? { proxyProbe } : {}),
     units,
   };

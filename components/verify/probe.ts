@@ -94,6 +94,19 @@ if ($code != 200) { print "docker ps failed: $body\n" } else {
   }
   print "[", join(",", @docs), "]\n";
   section("proxy-pid"); print "$pid\n";
+  # device:inode of every mount source and of every API socket and the directories above it,
+  # as root sees them: a hard link or another path to a socket is the same inode
+  section("mount-ids");
+  my %src; for my $d (@docs) { $src{$1} = 1 while $d =~ /"Source":"((?:[^"\\]|\\.)*)"/g }
+  for my $p (sort keys %src) { my @s = stat($p); print "$s[0]:$s[1] $p\n" if @s }
+  section("socket-ids");
+  (my $rt = $sock) =~ s{/docker\.sock\z}{};
+  for my $p ($sock, "$rt/docker/containerd/containerd.sock", "/run/docker.sock", "/var/run/docker.sock",
+             "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock") {
+    my $q = $p;
+    while ($q ne "") { my @s = stat($q); print "$s[0]:$s[1] $q\n" if @s; $q =~ s{/[^/]*\z}{}; }
+  }
+  my @r = stat("/"); print "$r[0]:$r[1] /\n" if @r;
 }
 ($code, $body) = get("/networks");
 section("networks"); print(($code == 200 ? $body : "docker network ls failed: $body"), "\n");

@@ -701,6 +701,15 @@ test("a hostile service user's links and races in its home reach nothing of root
   expect(fifo.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
   await new Promise((r) => setTimeout(r, 6000));
   expect(await rootProcs()).toBe(procsBefore);
+  // a hard link to the socket, mounted under a name that tells nothing: FAIL by inode
+  await asUser(
+    "ln /run/user/1001/docker.sock /run/user/1001/cache.db && docker run -d --name linker -v /run/user/1001/cache.db:/data/cache.db:ro local/busybox:latest sleep 600 >/dev/null",
+  );
+  const hardLinked = await verifyHost(adminLogin(), declared());
+  expect(hardLinked.checks.find((c) => c.id === "containers.socket-mounts")?.evidence).toContain(
+    "linker: /run/user/1001/cache.db",
+  );
+  await asUser("docker rm -f linker >/dev/null; rm -f /run/user/1001/cache.db");
   // a directory on the way linked to root's unit directory: the unit write fails, loudly
   await asUser("cd ~/.config/systemd && mv user user.real && ln -s /etc/systemd/system user");
   const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));

@@ -5,7 +5,7 @@
  * explains must be a WARN naming it.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -303,6 +303,46 @@ describe("synthetic variations of the converged recording", () => {
     expect(byId(evaluateProbe(dir), "containers.socket-mounts").evidence).toBe(
       "sneaky: /run/user/1001 -> /x (ro)",
     );
+  });
+
+  test("a hard link to the socket, or another path to it, fails by device and inode", () => {
+    const sneaky = (Source: string) =>
+      withContainers(converged, (d) =>
+        d.push({
+          ...structuredClone(proxyOf(d)),
+          Name: "/sneaky",
+          Config: { Labels: {} },
+          Mounts: [{ Type: "bind", Source, Destination: "/x", RW: false }],
+        }),
+      );
+    // as the probe prints them: the socket and the directories above it, then mount sources
+    const socketIds = [
+      "25:101 /run/user/1001/docker.sock",
+      "25:1 /run/user/1001",
+      "24:7 /run/user",
+      "24:1 /run",
+      "8:2 /",
+    ].join("\n");
+    const withIds = (p: Probe, sources: string) =>
+      withSection(withSection(p, "socket-ids", socketIds), "mount-ids", sources);
+    // a hard link in the user's runtime dir: same inode, no telling name
+    const link = sneaky("/run/user/1001/cache.db");
+    expect(byId(evaluateProbe(link), "containers.socket-mounts").status).toBe("PASS");
+    const linked = withIds(link, "25:101 /run/user/1001/cache.db");
+    expect(byId(evaluateProbe(linked), "containers.socket-mounts").evidence).toBe(
+      "sneaky: /run/user/1001/cache.db -> /x (ro)",
+    );
+    // another path to the runtime directory (a bind mount of it elsewhere)
+    const alias = withIds(sneaky("/srv/rt"), "25:1 /srv/rt");
+    expect(byId(evaluateProbe(alias), "containers.socket-mounts").status).toBe("FAIL");
+    // an unrelated file stays a pass with the ids
+    const other = withIds(sneaky("/srv/data"), "8:99 /srv/data");
+    expect(byId(evaluateProbe(other), "containers.socket-mounts").status).toBe("PASS");
+    // containerd's socket, by name
+    expect(
+      byId(evaluateProbe(sneaky("/run/containerd/containerd.sock")), "containers.socket-mounts")
+        .status,
+    ).toBe("FAIL");
   });
 
   test("a container named socket-proxy without the role label is not exempt", () => {
@@ -635,6 +675,36 @@ describe("the probe's Docker API reader against a fake daemon (the socket is the
     expect(r.out).toContain(`answer over ${4 << 20} bytes`);
     expect(r.peakKiB).toBeLessThan(64 * 1024);
   }, 30_000);
+
+  test("it prints the device:inode of each mount source and of the sockets and their directories", async () => {
+    const id = "a".repeat(64);
+    const doc = JSON.stringify({
+      Id: id,
+      Name: "/x",
+      Mounts: [{ Type: "bind", Source: "/etc/hostname", Destination: "/h" }],
+    });
+    const r = await readFrom(
+      (s) => {
+        s.once("data", (d: Buffer) => {
+          const path = d.toString().split(" ")[1];
+          const body = path.startsWith("/containers/json")
+            ? JSON.stringify([{ Id: id }])
+            : path.startsWith(`/containers/${id}/json`)
+              ? doc
+              : "{}";
+          s.end(`HTTP/1.0 200 OK\r\n\r\n${body}`);
+        });
+      },
+      5,
+      1 << 20,
+    );
+    expect(r.code).toBe(0);
+    const st = statSync("/etc/hostname");
+    expect(r.out).toContain(`@@m@@ mount-ids\n${st.dev}:${st.ino} /etc/hostname\n`);
+    const root = statSync("/");
+    expect(r.out).toContain(`${root.dev}:${root.ino} /\n`);
+    expect(r.out).toMatch(/@@m@@ socket-ids\n(\d+:\d+ \/\S*\n)+/);
+  }, 20_000);
 
   test("the limits the probe uses are the documented ones", () => {
     expect(DOCKER_API_LIMITS).toEqual({ seconds: 15, bytes: 64 * 1024 * 1024 });

@@ -45,7 +45,15 @@ export function loadProbe(name: string): Probe {
 export function withSection(probe: Probe, section: string, body: string): Probe {
   const head = `${probe.marker} ${section}\n`;
   const start = probe.stdout.indexOf(head);
-  if (start < 0) throw new Error(`no section ${section} in the probe`);
+  if (start < 0) {
+    // a section this recording lacks (newer probe): added before the end marker
+    const end = probe.stdout.indexOf(`\n${probe.marker} end`);
+    if (end < 0) throw new Error(`no section ${section} and no end in the probe`);
+    return {
+      ...probe,
+      stdout: `${probe.stdout.slice(0, end)}\n${head}${body}${probe.stdout.slice(end)}`,
+    };
+  }
   const from = start + head.length;
   const next = probe.stdout.indexOf(`\n${probe.marker} `, from);
   return { ...probe, stdout: `${probe.stdout.slice(0, from)}${body}${probe.stdout.slice(next)}` };
