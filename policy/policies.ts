@@ -8,6 +8,7 @@
  * `dev.hardened-docker.exception.capabilities`.
  */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { exposesApiSocket } from "../components/socket-exposure";
 
 export const CONTAINER = "docker:index/container:Container";
 export const REMOTE_COMMAND = "command:remote:Command";
@@ -47,7 +48,9 @@ interface ContainerProps {
 function labels(c: ContainerProps): Record<string, string> {
   return Object.fromEntries((c.labels ?? []).map((l) => [l.label, l.value]));
 }
-const isSocket = (path: string | undefined) => !!path && /(^|\/)docker\.sock$/.test(path.trim());
+// the rule verify applies on the host, without the uid (unknown at preview): any user's
+// runtime directory counts
+const isSocket = (path: string | undefined) => !!path && exposesApiSocket(path.trim());
 
 function forContainers(check: (c: ContainerProps, report: Report) => void) {
   return (args: ResourceValidationArgs, report: Report) => {

@@ -1,6 +1,7 @@
 /** Checks of the containers: socket mounts, privileged, the socket proxy and Traefik. */
 import { ROLE_LABEL } from "../docker-service";
-import { rootlessDockerSocket, userRuntimeDir } from "../render/rootless-docker-unit";
+import { rootlessDockerSocket } from "../render/rootless-docker-unit";
+import { exposesApiSocket } from "../socket-exposure";
 import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
 import { SOCKET_PROXY_CONFIG_ENV } from "../socket-proxy";
 import type { VerifyExpectation } from "./expected";
@@ -35,24 +36,10 @@ export function socketMounts(
   uid: number | undefined,
   ids?: HostFacts["mountIds"],
 ) {
-  const sockets = [
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/run/containerd/containerd.sock",
-    "/var/run/containerd/containerd.sock",
-    ...(uid === undefined
-      ? []
-      : [rootlessDockerSocket(uid), `${userRuntimeDir(uid)}/docker/containerd/containerd.sock`]),
-  ];
   const socketIds = new Set(ids?.sockets.values() ?? []);
   return (c.Mounts ?? []).filter((m) => {
-    const src = (m.Source ?? "").replace(/\/+$/, "") || "/";
     const id = ids?.sources.get(m.Source ?? "");
-    return (
-      /\/(docker|containerd)\.sock$/.test(src) ||
-      sockets.some((s) => src === "/" || s.startsWith(`${src}/`)) ||
-      (id !== undefined && socketIds.has(id))
-    );
+    return exposesApiSocket(m.Source ?? "", uid) || (id !== undefined && socketIds.has(id));
   });
 }
 

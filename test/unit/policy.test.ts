@@ -18,6 +18,7 @@ import {
   traefikNotExposedByDefault,
 } from "../../policy/policies";
 import { planInIsolation } from "./helpers/plan";
+import { socketMounts } from "../../components/verify/checks-containers";
 import { planInputFromStackFile } from "../../stacks/stack-file";
 
 jest.setTimeout(60_000);
@@ -336,3 +337,46 @@ test("everything the example stack registers passes the whole pack", async () =>
   expect(plan.resources.filter((r) => r.type === CONTAINER)).toHaveLength(2);
   expect(plan.resources.filter((r) => r.type === REMOTE_COMMAND).length).toBeGreaterThan(10);
 });
+
+/**
+ * One table for the socket-exposure rule, judged by the policy pack (from resource inputs, no
+ * uid) and by verify (from an inspect document, uid 1001): both must agree. A `false` row is a
+ * mount neither may flag.
+ */
+const SOCKET_MOUNTS: [string, boolean][] = [
+  ["/run/user/1001/docker.sock", true],
+  ["/run/user/1001", true],
+  ["/run/user/1001/", true],
+  ["/run/user/1001/docker", true],
+  ["/run/user", true],
+  ["/run", true],
+  ["/", true],
+  ["/var/run/docker.sock", true],
+  ["/var/run", true],
+  ["/run/containerd/containerd.sock", true],
+  ["/run/user/1001/docker/containerd/containerd.sock", true],
+  ["/srv/app/docker.sock", true],
+  ["/run/user/1001/../1001/docker.sock", true],
+  ["//run//user//1001", true],
+  ["/srv/data", false],
+  ["/home/provisioner/app", false],
+  ["/run/user/1001x", false],
+  ["/var/lib/app", false],
+];
+
+test.each(SOCKET_MOUNTS)(
+  "a mount of %s: policy and verify agree (exposes: %s)",
+  (source, exposes) => {
+    const byPolicy =
+      violations(noDockerSocketMount, CONTAINER, {
+        ...good,
+        mounts: [{ type: "bind", source, target: "/x", readOnly: true }],
+      }).length > 0;
+    const byVerify =
+      socketMounts(
+        { Id: "x", Name: "/x", Mounts: [{ Type: "bind", Source: source, Destination: "/x" }] },
+        1001,
+      ).length > 0;
+    expect([source, byPolicy, byVerify]).toEqual([source, exposes, exposes]);
+  },
+);
