@@ -3,7 +3,7 @@ import { ROLE_LABEL } from "../docker-service";
 import { rootlessDockerSocket } from "../render/rootless-docker-unit";
 import { exposesApiSocket } from "../socket-exposure";
 import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
-import { SOCKET_PROXY_CONFIG_ENV } from "../socket-proxy";
+import { SOCKET_PROXY_CONFIG_ENV, SOCKET_PROXY_START } from "../socket-proxy";
 import type { VerifyExpectation } from "./expected";
 import type { ContainerFacts, HostFacts } from "./facts";
 import { Check, fail, pass } from "./check";
@@ -111,6 +111,23 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
   return checks;
 }
 
+/** Why `proxy` is not the proxy the stack deployed, or undefined when it is (as far as seen). */
+function notTheDeployedProxy(f: HostFacts, proxy: ContainerFacts): string | undefined {
+  const entrypoint = proxy.Config?.Entrypoint ?? [];
+  if (JSON.stringify(entrypoint) !== JSON.stringify(["/bin/sh", "-c", SOCKET_PROXY_START]))
+    return `its entrypoint is ${JSON.stringify(entrypoint)}, not the rendered one`;
+  const uid = f.user?.uid;
+  const socketId =
+    uid === undefined ? undefined : f.mountIds?.sockets.get(rootlessDockerSocket(uid));
+  if (f.mountIds === undefined || socketId === undefined) return undefined; // not measured
+  const mountsDaemon = (proxy.Mounts ?? []).some(
+    (m) => f.mountIds?.sources.get(m.Source ?? "") === socketId && m.RW === false,
+  );
+  return mountsDaemon
+    ? undefined
+    : `it does not mount the daemon's socket (${rootlessDockerSocket(uid as number)}) read-only`;
+}
+
 function proxyChecks(
   f: HostFacts,
   e: VerifyExpectation,
@@ -128,6 +145,21 @@ function proxyChecks(
           ? `${p.containerName} exists but is not running`
           : `no container ${p.containerName} labelled ${ROLE_LABEL}=socket-proxy`,
         "Apply the stack (pulumi up) and check docker logs " + p.containerName + ".",
+        NEEDS_API,
+      ),
+    ];
+  }
+  // a name and a label are the user's to give: the deployed proxy also runs the rendered
+  // entrypoint and mounts the daemon's own socket (same device and inode) read-only. Anything
+  // else answering there is a decoy, and probing it would prove nothing.
+  const decoy = notTheDeployedProxy(f, proxy);
+  if (decoy) {
+    return [
+      fail(
+        "socket-proxy.running",
+        title("socket-proxy.running"),
+        `${p.containerName} is not the deployed proxy: ${decoy}`,
+        `Remove it and apply the stack (pulumi up) to re-create the proxy: docker rm -f ${p.containerName}.`,
         NEEDS_API,
       ),
     ];

@@ -710,6 +710,18 @@ test("a hostile service user's links and races in its home reach nothing of root
     "linker: /run/user/1001/cache.db",
   );
   await asUser("docker rm -f linker >/dev/null; rm -f /run/user/1001/cache.db");
+  // a decoy in the proxy's name, with its role label, that refuses every write: not the proxy
+  await asUser(
+    "docker rename socket-proxy socket-proxy-real && docker run -d --name socket-proxy --label dev.hardened-docker.role=socket-proxy --network docker_api local/busybox:latest sh -c 'mkdir /w && exec httpd -f -p 2375 -h /w' >/dev/null",
+  );
+  const decoyed = await verifyHost(adminLogin(), declared());
+  expect(decoyed.checks.find((c) => c.id === "socket-proxy.running")).toMatchObject({
+    status: "FAIL",
+    evidence: expect.stringContaining("is not the deployed proxy"),
+  });
+  await asUser(
+    "docker rm -f socket-proxy >/dev/null && docker rename socket-proxy-real socket-proxy",
+  );
   // a directory on the way linked to root's unit directory: the unit write fails, loudly
   await asUser("cd ~/.config/systemd && mv user user.real && ln -s /etc/systemd/system user");
   const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));

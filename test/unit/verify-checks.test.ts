@@ -345,6 +345,37 @@ describe("synthetic variations of the converged recording", () => {
     ).toBe("FAIL");
   });
 
+  test("a decoy named socket-proxy with the role label is not taken for the proxy", () => {
+    // another entrypoint (e.g. a tiny server answering 200/403): refused before any probe
+    const other = withContainers(
+      converged,
+      (d) => (proxyOf(d).Config.Entrypoint = ["/bin/sh", "-c", "exec fake-proxy"]),
+    );
+    const checks = evaluateProbe(other);
+    expect(byId(checks, "socket-proxy.running")).toMatchObject({
+      status: "FAIL",
+      evidence: expect.stringContaining("is not the deployed proxy: its entrypoint"),
+    });
+    // as for a proxy that is not running: nothing is probed or judged through it
+    expect(checks.find((c) => c.id === "socket-proxy.refuses-writes")).toBeUndefined();
+    // the rendered entrypoint, but the socket it mounts is not the daemon's (by inode)
+    const ids = (mounted: string) =>
+      withSection(
+        withSection(
+          converged,
+          "socket-ids",
+          "25:101 /run/user/1001/docker.sock\n25:1 /run/user/1001",
+        ),
+        "mount-ids",
+        `${mounted} /run/user/1001/docker.sock`,
+      );
+    expect(byId(evaluateProbe(ids("25:101")), "socket-proxy.running").status).toBe("PASS");
+    expect(byId(evaluateProbe(ids("25:999")), "socket-proxy.running")).toMatchObject({
+      status: "FAIL",
+      evidence: expect.stringContaining("does not mount the daemon's socket"),
+    });
+  });
+
   test("a container named socket-proxy without the role label is not exempt", () => {
     const p = withContainers(converged, (d) => (proxyOf(d).Config.Labels = {}));
     const checks = evaluateProbe(p);
