@@ -539,8 +539,8 @@ echo "discovered $(( $(ms) - t0 ))"`,
   });
   console.log(`proxy access log, Traefik's calls: ${seen.length}`);
   expect(seen.filter((c) => c.status !== "200" || !ALLOWED.test(c.request))).toEqual([]);
+  // (its /events stream is still open: haproxy logs a request when it ends)
   expect(seen.some((c) => /containers\/json/.test(c.request))).toBe(true);
-  expect(seen.some((c) => /\/events/.test(c.request))).toBe(true);
   await asUser("docker rm -f routed unrouted >/dev/null");
 });
 
