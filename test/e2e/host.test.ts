@@ -664,10 +664,10 @@ test("a hostile service user's links and races in its home reach nothing of root
   // files swapped for links to root's files, and a loop that swaps every temp file the next
   // apply makes in those directories for a link to /etc/passwd
   await asUser(
-    "cd ~ && rm -f .config/docker/daemon.json .ssh/authorized_keys && ln -s /etc/shadow .config/docker/daemon.json && ln -s /etc/sudoers .ssh/authorized_keys",
+    "cd /home/provisioner && rm -f .config/docker/daemon.json .ssh/authorized_keys && ln -s /etc/shadow .config/docker/daemon.json && ln -s /etc/sudoers .ssh/authorized_keys",
   );
   await asUser(
-    'nohup sh -c \'while :; do for f in ~/.ssh/.hardened-docker.* ~/.config/docker/.hardened-docker.* ~/.config/systemd/user/.hardened-docker.*; do [ -f "$f" ] && [ ! -L "$f" ] && rm -f "$f" && ln -s /etc/passwd "$f"; done; done\' >/dev/null 2>&1 & echo $! > ~/.race.pid',
+    'nohup sh -c \'while :; do for f in /home/provisioner/.ssh/.hardened-docker.* /home/provisioner/.config/docker/.hardened-docker.* /home/provisioner/.config/systemd/user/.hardened-docker.*; do [ -f "$f" ] && [ ! -L "$f" ] && rm -f "$f" && ln -s /etc/passwd "$f"; done; done\' >/dev/null 2>&1 & echo $! > /home/provisioner/.race.pid',
   );
   // a key rotation and a daemon.json change while the loop runs: whatever the race makes of
   // the writes (done as the user), root's files stay as they were
@@ -678,7 +678,7 @@ test("a hostile service user's links and races in its home reach nothing of root
     }),
   );
   report(raced, "apply during the race");
-  await asUser("kill $(cat ~/.race.pid); rm -f ~/.race.pid");
+  await asUser("kill $(cat /home/provisioner/.race.pid); rm -f /home/provisioner/.race.pid");
   expect(await vm.run(ROOT_STATE)).toBe(before);
   // verify against the same tricks: never shows what a root-only file holds, never hangs,
   // leaves no process behind
@@ -690,11 +690,11 @@ test("a hostile service user's links and races in its home reach nothing of root
     ).trim();
   const procsBefore = await rootProcs();
   const shadowHead = (await sudo("head -c 12 /etc/shadow")).trim();
-  await asUser("cd ~/.config/docker && rm -f daemon.json && ln -s /etc/shadow daemon.json");
+  await asUser("cd /home/provisioner/.config/docker && rm -f daemon.json && ln -s /etc/shadow daemon.json");
   const linkedJson = await verifyHost(adminLogin(), declared(), { timeoutMs: 60_000 });
   expect(linkedJson.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
   expect(JSON.stringify(linkedJson)).not.toContain(shadowHead);
-  await asUser("cd ~/.config/docker && rm -f daemon.json && mkfifo daemon.json");
+  await asUser("cd /home/provisioner/.config/docker && rm -f daemon.json && mkfifo daemon.json");
   const t0 = Date.now();
   const fifo = await verifyHost(adminLogin(), declared(), { timeoutMs: 30_000 });
   expect((Date.now() - t0) / 1000).toBeLessThan(35);
@@ -723,14 +723,14 @@ test("a hostile service user's links and races in its home reach nothing of root
     "docker rm -f socket-proxy >/dev/null && docker rename socket-proxy-real socket-proxy",
   );
   // a directory on the way linked to root's unit directory: the unit write fails, loudly
-  await asUser("cd ~/.config/systemd && mv user user.real && ln -s /etc/systemd/system user");
+  await asUser("cd /home/provisioner/.config/systemd && mv user user.real && ln -s /etc/systemd/system user");
   const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));
   expect(linked.error?.message ?? "").toMatch(
     /could not write .*systemd\/user\/docker\.service as provisioner/,
   );
   expect(await vm.run(ROOT_STATE)).toBe(before);
   // the user undoes its tricks; the next apply converges and nothing of root's changed
-  await asUser("cd ~/.config/systemd && rm user && mv user.real user");
+  await asUser("cd /home/provisioner/.config/systemd && rm user && mv user.real user");
   const healed = await apply(stackConfig());
   report(healed, "apply after the tricks");
   expect(healed.error).toBeUndefined();
