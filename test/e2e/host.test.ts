@@ -690,7 +690,9 @@ test("a hostile service user's links and races in its home reach nothing of root
     ).trim();
   const procsBefore = await rootProcs();
   const shadowHead = (await sudo("head -c 12 /etc/shadow")).trim();
-  await asUser("cd /home/provisioner/.config/docker && rm -f daemon.json && ln -s /etc/shadow daemon.json");
+  await asUser(
+    "cd /home/provisioner/.config/docker && rm -f daemon.json && ln -s /etc/shadow daemon.json",
+  );
   const linkedJson = await verifyHost(adminLogin(), declared(), { timeoutMs: 60_000 });
   expect(linkedJson.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
   expect(JSON.stringify(linkedJson)).not.toContain(shadowHead);
@@ -723,7 +725,9 @@ test("a hostile service user's links and races in its home reach nothing of root
     "docker rm -f socket-proxy >/dev/null && docker rename socket-proxy-real socket-proxy",
   );
   // a directory on the way linked to root's unit directory: the unit write fails, loudly
-  await asUser("cd /home/provisioner/.config/systemd && mv user user.real && ln -s /etc/systemd/system user");
+  await asUser(
+    "cd /home/provisioner/.config/systemd && mv user user.real && ln -s /etc/systemd/system user",
+  );
   const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));
   expect(linked.error?.message ?? "").toMatch(
     /could not write .*systemd\/user\/docker\.service as provisioner/,
