@@ -108,15 +108,17 @@ fi' hd "$path" "$mode") || die "could not write $path as $u: a directory on the 
   if [ "$out" = wrote ]; then file_changed=1; changed "wrote $path"; fi
 }
 # remove_user_file USER PATH [HEADER]: removes PATH as USER (as_owner); with HEADER only a
-# regular file whose first line is HEADER. Prints "removed" when it removed it.
+# regular file whose first line is HEADER. Prints "removed" when it removed it; fails (the
+# script dies) when it could not.
 remove_user_file() {
-  as_owner "$1" '
+  local out
+  out=$(as_owner "$1" '
 if [ -L "$1" ]; then
   if [ -z "$2" ]; then rm -f -- "$1" && echo removed; fi
 elif [ -f "$1" ] && { [ -z "$2" ] || [ "$(head -n 1 -- "$1")" = "$2" ]; }; then
   rm -f -- "$1" && echo removed
-fi
-exit 0' hd "$2" "${"$"}{3:-}"
+fi' hd "$2" "${"$"}{3:-}") || die "could not remove $2 as $1"
+  printf '%s\n' "$out"
 }
 ${AS_USER_FUNCTION}`;
 

@@ -300,7 +300,8 @@ export function daemonJsonDeleteScript(user: string): string {
 user=${shellQuote(user)}
 id -u "$user" >/dev/null 2>&1 || exit 0
 f=$(getent passwd "$user" | cut -d: -f6)/.config/docker/daemon.json
-if [ "$(remove_user_file "$user" "$f")" = removed ]; then changed "removed $f"; fi`;
+removed=$(remove_user_file "$user" "$f")
+if [ "$removed" = removed ]; then changed "removed $f"; fi`;
 }
 
 /**

@@ -148,7 +148,8 @@ export function deployKeysDeleteScript(user: string): string {
   return String.raw`
 user=${shellQuote(user)}
 home=$(getent passwd "$user" | cut -d: -f6) || { note "user $user is gone"; exit 0; }
-if [ "$(remove_user_file "$user" "$home/.ssh/authorized_keys" ${shellQuote(AUTHORIZED_KEYS_HEADER)})" = removed ]; then
+removed=$(remove_user_file "$user" "$home/.ssh/authorized_keys" ${shellQuote(AUTHORIZED_KEYS_HEADER)})
+if [ "$removed" = removed ]; then
   changed "removed the deploy keys of $user"
 fi`;
 }

@@ -103,7 +103,8 @@ ${unit}
 if sc is-enabled --quiet "$unit" 2>/dev/null || sc is-active --quiet "$unit" 2>/dev/null; then
   sc disable --now "$unit" 2>&1 || true
 fi
-if [ "$(remove_user_file "$user" "$unit_dir/$unit")" = removed ]; then
+removed=$(remove_user_file "$user" "$unit_dir/$unit")
+if [ "$removed" = removed ]; then
   sc daemon-reload
   changed "stopped, disabled and removed $unit"
 fi`;

@@ -55,26 +55,28 @@ export const DOCKER_API_LIMITS = { seconds: 15, bytes: 64 * 1024 * 1024 } as con
  */
 export const DOCKER_API_PERL = String.raw`# no modules: loading Socket/IO::Socket costs more than the requests on a slow host.
 # AF_UNIX = 1, SOCK_STREAM = 1 (Linux on x86 and arm); sockaddr_un = family + path.
-my ($sock, $m, $proxy, $secs, $max) = @ARGV;
+my ($sock, $proxy, $secs, $max) = @ARGV; my $m = $ENV{M};
 $secs ||= ${DOCKER_API_LIMITS.seconds}; $max ||= ${DOCKER_API_LIMITS.bytes};
 sub section { print "\n$m $_[0]\n" }
+# every answer counts against one budget too: many large answers cannot add up
+my ($spent, $total) = (0, 4 * $max);
 sub get {
-  my $c;
-  socket($c, 1, 1, 0) && connect($c, pack("S Z108", 1, $sock))
-    or return (0, "Cannot connect to the Docker daemon at unix://$sock: $!");
-  my $r = "";
+  my ($c, $r) = (undef, "");
   my $ok = eval {
     local $SIG{ALRM} = sub { die "no complete answer within $secs s\n" };
     alarm $secs;
+    socket($c, 1, 1, 0) && connect($c, pack("S Z108", 1, $sock))
+      or die "Cannot connect to the Docker daemon at unix://$sock: $!\n";
     syswrite($c, "GET $_[0] HTTP/1.0\r\nHost: docker\r\n\r\n");
     while (sysread($c, my $buf, 65536)) {
-      $r .= $buf;
+      $r .= $buf; $spent += length($buf);
       die "answer over $max bytes\n" if length($r) > $max;
+      die "answers over $total bytes in all\n" if $spent > $total;
     }
     alarm 0; 1;
   };
-  alarm 0; close $c;
-  if (!$ok) { chomp(my $e = $@); return (0, "Docker API $_[0]: $e") }
+  alarm 0; close $c if $c;
+  if (!$ok) { chomp(my $e = $@); return (0, $e =~ /^Cannot connect/ ? $e : "Docker API $_[0]: $e") }
   my ($head, $body) = split /\r\n\r\n/, $r, 2;
   my ($code) = (defined $head ? $head : "") =~ m{^HTTP/1\.[01] (\d{3})};
   $body = "" unless defined $body; $body =~ s/\s+\z//;
@@ -86,7 +88,8 @@ section("docker-info"); print "$body\nexit=", ($code == 200 ? 0 : 1), "\n";
 section("containers");
 if ($code != 200) { print "docker ps failed: $body\n" } else {
   my @docs; my $pid = 0;
-  for my $id ($body =~ /"Id":"([0-9a-f]{64})"/g) {
+  my %seen;
+  for my $id (grep { !$seen{$_}++ } $body =~ /"Id":"([0-9a-f]{64})"/g) {
     my ($c2, $b2) = get("/containers/$id/json");
     next unless $c2 == 200;
     push @docs, $b2;
@@ -112,17 +115,23 @@ if ($code != 200) { print "docker ps failed: $body\n" } else {
 section("networks"); print(($code == 200 ? $body : "docker network ls failed: $body"), "\n");
 `;
 
-/** The same facts through the docker CLI, as the user (for hosts without perl); $1 = marker. */
-const DOCKER_API_CLI = String.raw`M=$1; s() { printf '\n%s %s\n' "$M" "$1"; }
-s docker-info; docker info --format '{{json .}}' 2>&1; echo "exit=$?"
-ids=$(docker ps -aq --no-trunc 2>&1); rc=$?
+/**
+ * The same facts through the docker CLI, as the user (for hosts without perl). Root prints the
+ * section lines itself: the marker never reaches a process of the user's, which could read it
+ * (its command line, its environment) and forge sections.
+ */
+const DOCKER_API_CLI = String.raw`dk() { as_user "$user" timeout 30 docker "$@" 2>&1 | head -c ${DOCKER_API_LIMITS.bytes}; return "${"$"}{PIPESTATUS[0]}"; }
+s docker-info; dk info --format '{{json .}}'; echo "exit=$?"
+ids=$(dk ps -aq --no-trunc); rc=$?
 s containers
-if [ "$rc" != 0 ]; then echo "docker ps failed (exit $rc): $ids"
-elif [ -n "$ids" ]; then docker inspect $ids 2>&1; else echo "[]"; fi
-nets=$(docker network ls -q --no-trunc 2>&1); rc=$?
+if [ "$rc" != 0 ] || ! [[ $ids =~ ^[0-9a-f[:space:]]*$ ]]; then echo "docker ps failed: $ids"
+elif [ -n "$ids" ]; then dk inspect $ids; else echo "[]"; fi
+nets=$(dk network ls -q --no-trunc); rc=$?
 s networks
-if [ "$rc" != 0 ]; then echo "docker network ls failed (exit $rc): $nets"
-elif [ -n "$nets" ]; then docker network inspect $nets 2>&1; else echo "[]"; fi`;
+if [ "$rc" != 0 ] || ! [[ $nets =~ ^[0-9a-f[:space:]]*$ ]]; then echo "docker network ls failed: $nets"
+elif [ -n "$nets" ]; then dk network inspect $nets; else echo "[]"; fi
+s proxy-pid
+if [ -n "$1" ]; then dk inspect -f '{{.State.Pid}}' "$1" | grep -xE '[0-9]+' || echo 0; else echo 0; fi`;
 
 /**
  * The probe script. `marker` (random per run) starts every section line, so a file the probe
@@ -198,10 +207,11 @@ exec {fd}< <(
       target.dockerClient ?? "auto"
     ]
   }; then
-    out=$(perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$uid/docker.sock" "$M" ${proxy} 2>&1)
+    # the marker in perl's environment (readable by root only), never on its command line
+    out=$(M=$M perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$uid/docker.sock" ${proxy} 2>&1)
   else
-    out=$(as_user "$user" bash -c ${shellQuote(DOCKER_API_CLI)} verify "$M" 2>&1)
-    out+=$'\n'"$M proxy-pid"$'\n'$([ -z ${proxy} ] || as_user "$user" docker inspect -f '{{.State.Pid}}' ${proxy} 2>/dev/null)
+    out=$(cli() { ${DOCKER_API_CLI}
+    }; cli ${proxy})
   fi
   printf '%s\n' "$out"
   re="$M proxy-pid"$'\n'"([0-9]+)"; pid=""
@@ -251,6 +261,9 @@ export function parseSections(output: string, marker: string): Map<string, strin
     if (line.startsWith(prefix)) {
       flush();
       name = line.slice(prefix.length).trim();
+      // the marker is secret to root: a section twice means someone forged one
+      if (sections.has(name))
+        throw new Error(`the probe's output has the section ${name} twice: a forged answer?`);
       body = [];
     } else body.push(line);
   }

@@ -127,3 +127,13 @@ test("remove_user_file with a header removes only our file, never a symlink or a
     "removed",
   );
 });
+
+test("remove_user_file that cannot remove fails the script, naming the file", () => {
+  const { home, asNobody } = setup();
+  const f = join(home, "authorized_keys");
+  expect(asNobody(`echo key > ${shellQuote(f)} && chmod 0500 ${shellQuote(home)}`).status).toBe(0);
+  const r = run(`removed=$(remove_user_file nobody ${shellQuote(f)})\necho "[$removed]"`);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toContain(`could not remove ${f} as nobody`);
+  expect(readFileSync(f, "utf8")).toBe("key\n");
+});

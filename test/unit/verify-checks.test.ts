@@ -645,15 +645,9 @@ describe("the probe's Docker API reader against a fake daemon (the socket is the
     const server = net.createServer(answer);
     await new Promise<void>((r) => server.listen(sock, r));
     const t0 = Date.now();
-    const child = spawn("perl", [
-      "-e",
-      DOCKER_API_PERL,
-      sock,
-      "@@m@@",
-      "",
-      String(secs),
-      String(max),
-    ]);
+    const child = spawn("perl", ["-e", DOCKER_API_PERL, sock, "", String(secs), String(max)], {
+      env: { ...process.env, M: "@@m@@" },
+    });
     let out = "";
     let peakKiB = 0;
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -735,6 +729,53 @@ describe("the probe's Docker API reader against a fake daemon (the socket is the
     const root = statSync("/");
     expect(r.out).toContain(`${root.dev}:${root.ino} /\n`);
     expect(r.out).toMatch(/@@m@@ socket-ids\n(\d+:\d+ \/\S*\n)+/);
+  }, 20_000);
+
+  test("the marker never reaches the user: not on a command line, not to a process of its", () => {
+    for (const dockerClient of ["perl", "cli"] as const) {
+      const script = probeScript(
+        { user: "provisioner", units: [], proxyContainer: "socket-proxy", dockerClient },
+        "@@hd-verify-0123456789abcdef@@",
+      );
+      // the only process the marker is handed to is root's perl, through its environment
+      const uses = script.split("\n").filter((l) => /\$M\b/.test(l) && !/^\s*#/.test(l));
+      for (const l of uses)
+        expect([l, /as_user|runuser|perl .*"\$M"|docker .*\$M/.test(l)]).toEqual([l, false]);
+      if (dockerClient === "perl") expect(script).toContain("M=$M perl -e");
+    }
+  });
+
+  test("a section that comes twice is a forgery: the output is refused", () => {
+    const m = "@@m@@";
+    expect(() => parseSections(`\n${m} groups\nx\n${m} groups\ndocker\n${m} end\n`, m)).toThrow(
+      "the probe's output has the section groups twice",
+    );
+  });
+
+  test("many large answers add up to one budget (4 x the answer limit), ids counted once", async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => String(i).repeat(64));
+    let inspects = 0;
+    const r = await readFrom(
+      (s) => {
+        s.on("error", () => undefined);
+        s.once("data", (d: Buffer) => {
+          const path = d.toString().split(" ")[1];
+          if (path.startsWith("/containers/json"))
+            s.end(
+              `HTTP/1.0 200 OK\r\n\r\n${JSON.stringify([...ids, ...ids].map((Id) => ({ Id })))}`,
+            );
+          else {
+            if (path.startsWith("/containers/")) inspects++;
+            s.end(`HTTP/1.0 200 OK\r\n\r\n"${"x".repeat(1536 * 1024)}"`);
+          }
+        });
+      },
+      5,
+      2 << 20,
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`answers over ${8 << 20} bytes in all`);
+    expect(inspects).toBeLessThanOrEqual(10);
   }, 20_000);
 
   test("the limits the probe uses are the documented ones", () => {
