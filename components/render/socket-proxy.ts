@@ -258,6 +258,13 @@ export const PROXY_API_MAX_CONNECTIONS = 224;
  */
 export const EVENTS_STREAMS_MAX = 32;
 export const EVENTS_QUEUE_TIMEOUT = "2s";
+/**
+ * Per client (one address on the proxy's network): at most this many connections, and this
+ * many `/events` streams at once (one more gets 429), so a single client cannot take the
+ * slots above from the others.
+ */
+export const PROXY_CLIENT_MAX_CONNECTIONS = 16;
+export const EVENTS_STREAMS_PER_CLIENT = 4;
 
 const DENY = `http-request deny deny_status 403 content-type application/json string '{"message":"denied by the hardened-docker socket proxy"}'`;
 
@@ -312,6 +319,9 @@ export function renderSocketProxyConfig(
     "frontend docker_api",
     `  bind ${listen}`,
     `  maxconn ${PROXY_API_MAX_CONNECTIONS}`,
+    "  stick-table type ip size 4k store conn_cur",
+    "  tcp-request connection track-sc0 src",
+    `  tcp-request connection reject if { sc0_conn_cur gt ${PROXY_CLIENT_MAX_CONNECTIONS} }`,
     // an /events stream is idle between events: both sides may wait that long
     `  timeout client ${EVENTS_STREAM_TIMEOUT}`,
     "  # 1. refuse anything ambiguous before matching",
@@ -347,6 +357,10 @@ export function renderSocketProxyConfig(
       ? [
           "",
           "backend docker_events",
+          // per client: its concurrent streams, counted by a tracker of their own
+          "  stick-table type ip size 4k store conn_cur",
+          "  http-request track-sc1 src",
+          `  http-request deny deny_status 429 if { sc1_conn_cur gt ${EVENTS_STREAMS_PER_CLIENT} }`,
           `  timeout server ${EVENTS_STREAM_TIMEOUT}`,
           `  timeout queue ${EVENTS_QUEUE_TIMEOUT}`,
           `  server docker ${upstream} maxconn ${EVENTS_STREAMS_MAX} track docker/docker`,

@@ -14,7 +14,11 @@ import {
   sections,
 } from "../../components";
 import * as net from "node:net";
-import { EVENTS_STREAMS_MAX } from "../../components/render/socket-proxy";
+import {
+  EVENTS_STREAMS_MAX,
+  EVENTS_STREAMS_PER_CLIENT,
+  PROXY_CLIENT_MAX_CONNECTIONS,
+} from "../../components/render/socket-proxy";
 import {
   ProxyUnderTest,
   haproxyCheck,
@@ -258,9 +262,12 @@ describe("the socket proxy against real haproxy (traefik preset)", () => {
 });
 
 /** Opens an `/events` stream, waits for its 200 header, then the client vanishes. */
-function abandonEvents(port: number): Promise<string> {
+/** The n-th client address on loopback (each its own client for the per-client caps). */
+const client = (n: number) => `127.0.${1 + Math.floor(n / 250)}.${1 + (n % 250)}`;
+
+function abandonEvents(port: number, from: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, "127.0.0.1");
+    const sock = net.connect({ port, host: "127.0.0.1", localAddress: from });
     let head = "";
     const timer = setTimeout(() => {
       sock.destroy();
@@ -307,9 +314,12 @@ describe("a client that abandons streams cannot starve the proxy (real haproxy)"
 
   test("1,000 abandoned /events streams: each got its stream, then /_ping and /healthz answer within a second", async () => {
     const firstLines: string[] = [];
+    // 25 clients at a time (each client may hold 4 streams): 40 rounds
     for (let batch = 0; batch < 1000 / 25; batch++)
       firstLines.push(
-        ...(await Promise.all(Array.from({ length: 25 }, () => abandonEvents(proxy.port)))),
+        ...(await Promise.all(
+          Array.from({ length: 25 }, (_, i) => abandonEvents(proxy.port, client(batch * 25 + i))),
+        )),
       );
     // every stream got a slot: the abandoned ones before it were freed (the cap is 32)
     expect(firstLines.filter((l) => l !== "HTTP/1.1 200 OK")).toEqual([]);
@@ -326,8 +336,13 @@ describe("a client that abandons streams cannot starve the proxy (real haproxy)"
   }, 120_000);
 
   test(`open streams are capped at ${EVENTS_STREAMS_MAX}: one more gets 503, short calls still answer`, async () => {
-    const held = Array.from({ length: EVENTS_STREAMS_MAX }, () => {
-      const sock = net.connect(proxy.port, "127.0.0.1");
+    // 8 clients holding 4 streams each
+    const held = Array.from({ length: EVENTS_STREAMS_MAX }, (_, i) => {
+      const sock = net.connect({
+        port: proxy.port,
+        host: "127.0.0.1",
+        localAddress: client(2000 + Math.floor(i / EVENTS_STREAMS_PER_CLIENT)),
+      });
       sock.on("error", () => undefined);
       let head = "";
       const got = new Promise<string>((resolve) =>
@@ -350,6 +365,52 @@ describe("a client that abandons streams cannot starve the proxy (real haproxy)"
       }
     } finally {
       for (const h of held) h.sock.destroy();
+    }
+  }, 60_000);
+
+  /** A request from `from` whose connection stays open; resolves with the status line. */
+  const openFrom = (from: string, path: string) =>
+    new Promise<{ head: string; sock: net.Socket }>((resolve) => {
+      const sock = net.connect({ port: proxy.port, host: "127.0.0.1", localAddress: from });
+      let d = "";
+      const done = (head: string) => resolve({ head, sock });
+      const t = setTimeout(() => done(d.split("\r\n")[0] || "timeout"), 5000);
+      sock.on("connect", () => sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      sock.on("data", (b) => {
+        d += b.toString("latin1");
+        if (d.includes("\r\n")) (clearTimeout(t), done(d.split("\r\n")[0]));
+      });
+      sock.on("error", () => (clearTimeout(t), done("refused")));
+      sock.on("close", () => (clearTimeout(t), done(d.split("\r\n")[0] || "refused")));
+    });
+
+  test(`one client: ${EVENTS_STREAMS_PER_CLIENT} streams then 429, ${PROXY_CLIENT_MAX_CONNECTIONS} connections then refused; the others unaffected`, async () => {
+    const socks: net.Socket[] = [];
+    try {
+      const streams = [];
+      for (let i = 0; i < EVENTS_STREAMS_PER_CLIENT + 1; i++)
+        streams.push(await openFrom(client(3000), "/v1.44/events"));
+      socks.push(...streams.map((x) => x.sock));
+      expect(streams.map((x) => x.head)).toEqual([
+        ...Array(EVENTS_STREAMS_PER_CLIENT).fill("HTTP/1.1 200 OK"),
+        "HTTP/1.1 429 Too Many Requests",
+      ]);
+      const conns = await Promise.all(
+        Array.from({ length: PROXY_CLIENT_MAX_CONNECTIONS + 4 }, () =>
+          openFrom(client(3001), "/_ping"),
+        ),
+      );
+      socks.push(...conns.map((x) => x.sock));
+      const ok = conns.filter((x) => x.head === "HTTP/1.1 200 OK").length;
+      expect(ok).toBe(PROXY_CLIENT_MAX_CONNECTIONS);
+      expect(conns.length - ok).toBe(4);
+      // another client: its stream and its calls go through
+      const other = await openFrom(client(3002), "/v1.44/events");
+      socks.push(other.sock);
+      expect(other.head).toBe("HTTP/1.1 200 OK");
+      expect((await ping()).status).toBe(200);
+    } finally {
+      for (const x of socks) x.destroy();
     }
   }, 60_000);
 });
