@@ -378,10 +378,19 @@ describe("a client that abandons streams cannot starve the proxy (real haproxy)"
       sock.on("connect", () => sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
       sock.on("data", (b) => {
         d += b.toString("latin1");
-        if (d.includes("\r\n")) (clearTimeout(t), done(d.split("\r\n")[0]));
+        if (d.includes("\r\n")) {
+          clearTimeout(t);
+          done(d.split("\r\n")[0]);
+        }
       });
-      sock.on("error", () => (clearTimeout(t), done("refused")));
-      sock.on("close", () => (clearTimeout(t), done(d.split("\r\n")[0] || "refused")));
+      sock.on("error", () => {
+        clearTimeout(t);
+        done("refused");
+      });
+      sock.on("close", () => {
+        clearTimeout(t);
+        done(d.split("\r\n")[0] || "refused");
+      });
     });
 
   test(`one client: ${EVENTS_STREAMS_PER_CLIENT} streams then 429, ${PROXY_CLIENT_MAX_CONNECTIONS} connections then refused; the others unaffected`, async () => {
