@@ -65,7 +65,9 @@ export function unitCreateScript(a: UnitScriptArgs): string {
     scopeSetup(a),
     `unit=${unit}`,
     `write_unit "$unit_dir/$unit"`,
-    `if [ "$file_changed" = 1 ]; then sc daemon-reload; fi`,
+    // also when the unit is not enabled or not running: the manager may hold a stale view of it
+    // (a unit directory swapped and put back by the service user leaves its unit "masked")
+    `if [ "$file_changed" = 1 ] || ! sc is-enabled --quiet "$unit" 2>/dev/null || ! sc is-active --quiet "$unit" 2>/dev/null; then sc daemon-reload; fi`,
   ];
   if (a.enable) {
     lines.push(

@@ -20,7 +20,8 @@ import type { DockerState } from "./docker-engine";
 import { buildImage, HOST_KEY, TestVm } from "../vm/vm";
 import { toolchainBinary } from "../toolchain/toolchain";
 import { sshExec } from "../vm/ssh";
-import { shellQuote } from "../../components/shell";
+import { remoteScript, shellQuote } from "../../components/shell";
+import { serviceUserCreateScript } from "../../components/scripts/service-user";
 import { dockerSshOptions } from "../../components/docker-api";
 import { VerifyConnection, renderTable, verifyHost } from "../../components/verify";
 import {
@@ -178,9 +179,17 @@ test("lock-outs found on the host are refused before anything changes: a login a
   await sudo(
     "useradd -m -s /bin/bash alice && echo 'alice:correct-horse' | chpasswd && printf '[Service]\\nExecStart=/bin/true\\n' > /etc/systemd/system/acme-backup.service && printf '[Service]\\nExecStart=/bin/true\\n' > /usr/lib/systemd/system/acme-pkg.service && systemctl daemon-reload",
   );
-  const asAlice = await apply(stackConfig({ serviceUser: "alice" }));
-  expect(asAlice.error?.message).toMatch(/alice can log in with a password/);
-  expect(asAlice.commands.map((c) => c.name)).toEqual(["e2e-ssh-ready"]);
+  // the account step's own script, as the apply runs it (through sudo -n): the stand-in
+  // engine cannot stop at a failed step whose output later steps parse
+  const asAlice = await vm.exec(
+    remoteScript(
+      "service-user",
+      serviceUserCreateScript({ name: "alice", shell: "/bin/bash", subordinateIdCount: 65536 }),
+      { sudo: true },
+    ),
+  );
+  expect(asAlice.code).toBe(1);
+  expect(asAlice.stderr).toMatch(/alice can log in with a password/);
   expect((await vm.exec("sudo -n test -e /home/alice/.ssh/authorized_keys")).code).not.toBe(0);
   expect((await vm.exec("test -e /var/lib/systemd/linger/alice")).code).not.toBe(0);
   for (const unit of ["acme-backup", "acme-pkg"]) {
@@ -654,99 +663,105 @@ test("idempotence: applying again changes nothing on the host", async () => {
 
 /** Root's files a hostile service user would aim at, and everything it owns outside its home. */
 const ROOT_STATE = `sudo -n sh -c 'for f in /etc/shadow /etc/sudoers /etc/passwd; do sha256sum "$f"; stat -c "%n %a %U %G %h" "$f"; done; \
-  readlink /etc/systemd/system/docker.service; stat -c "%n %U" /etc/systemd/system/docker.service; \
-  ls -l /etc/systemd/system | sha256sum; \
-  find / -xdev \\( -path /home/provisioner -o -path /proc -o -path /sys \\) -prune -o -user provisioner -print 2>/dev/null | sort'`;
+  find /etc/systemd/system -printf "%p %u %g %m %l\\n" | sort; find /etc/systemd/system -type f -exec sha256sum {} + | sort; \
+  find / -xdev \\( -path /home/provisioner -o -path /proc -o -path /sys -o -path /tmp -o -path /var/tmp \\) -prune -o -user provisioner -print 2>/dev/null | sort'`;
 
 test("a hostile service user's links and races in its home reach nothing of root's", async () => {
-  const before = await vm.run(ROOT_STATE);
-  expect(before).not.toContain("/home/provisioner");
-  // files swapped for links to root's files, and a loop that swaps every temp file the next
-  // apply makes in those directories for a link to /etc/passwd
-  await asUser(
-    "cd /home/provisioner && rm -f .config/docker/daemon.json .ssh/authorized_keys && ln -s /etc/shadow .config/docker/daemon.json && ln -s /etc/sudoers .ssh/authorized_keys",
-  );
-  await asUser(
-    'nohup sh -c \'while :; do for f in /home/provisioner/.ssh/.hardened-docker.* /home/provisioner/.config/docker/.hardened-docker.* /home/provisioner/.config/systemd/user/.hardened-docker.*; do [ -f "$f" ] && [ ! -L "$f" ] && rm -f "$f" && ln -s /etc/passwd "$f"; done; done\' >/dev/null 2>&1 & echo $! > /home/provisioner/.race.pid',
-  );
-  // a key rotation and a daemon.json change while the loop runs: whatever the race makes of
-  // the writes (done as the user), root's files stay as they were
-  const raced = await apply(
-    stackConfig({
-      deployKeys: [deployKey.public, ROTATED_KEY],
-      daemonConfig: { icc: false, "log-opts": { "max-size": "20m", "max-file": "3" } },
-    }),
-  );
-  report(raced, "apply during the race");
-  await asUser("kill $(cat /home/provisioner/.race.pid); rm -f /home/provisioner/.race.pid");
-  expect(await vm.run(ROOT_STATE)).toBe(before);
-  // verify against the same tricks: never shows what a root-only file holds, never hangs,
-  // leaves no process behind
-  const rootProcs = async () =>
-    (
-      await vm.run(
-        "ps -e -o user=,comm= | grep -cE '^root +(bash|perl|timeout|runuser|head|cat)$' || true",
-      )
-    ).trim();
-  const procsBefore = await rootProcs();
-  const shadowHead = (await sudo("head -c 12 /etc/shadow")).trim();
-  await asUser(
-    "cd /home/provisioner/.config/docker && rm -f daemon.json && ln -s /etc/shadow daemon.json",
-  );
-  const linkedJson = await verifyHost(adminLogin(), declared(), { timeoutMs: 60_000 });
-  expect(linkedJson.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
-  expect(JSON.stringify(linkedJson)).not.toContain(shadowHead);
-  await asUser("cd /home/provisioner/.config/docker && rm -f daemon.json && mkfifo daemon.json");
-  const t0 = Date.now();
-  const fifo = await verifyHost(adminLogin(), declared(), { timeoutMs: 30_000 });
-  expect((Date.now() - t0) / 1000).toBeLessThan(35);
-  expect(fifo.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
-  await new Promise((r) => setTimeout(r, 6000));
-  expect(await rootProcs()).toBe(procsBefore);
-  // a hard link to the socket, mounted under a name that tells nothing: FAIL by inode
-  await asUser(
-    "ln /run/user/1001/docker.sock /run/user/1001/cache.db && docker run -d --name linker -v /run/user/1001/cache.db:/data/cache.db:ro local/busybox:latest sleep 600 >/dev/null",
-  );
-  const hardLinked = await verifyHost(adminLogin(), declared());
-  expect(hardLinked.checks.find((c) => c.id === "containers.socket-mounts")?.evidence).toContain(
-    "linker: /run/user/1001/cache.db",
-  );
-  await asUser("docker rm -f linker >/dev/null; rm -f /run/user/1001/cache.db");
-  // a decoy in the proxy's name, with its role label, that refuses every write: not the proxy
-  await asUser(
-    "docker rename socket-proxy socket-proxy-real && docker run -d --name socket-proxy --label dev.hardened-docker.role=socket-proxy --network docker_api local/busybox:latest sh -c 'mkdir /w && exec httpd -f -p 2375 -h /w' >/dev/null",
-  );
-  const decoyed = await verifyHost(adminLogin(), declared());
-  expect(decoyed.checks.find((c) => c.id === "socket-proxy.running")).toMatchObject({
-    status: "FAIL",
-    evidence: expect.stringContaining("is not the deployed proxy"),
-  });
-  await asUser(
-    "docker rm -f socket-proxy >/dev/null && docker rename socket-proxy-real socket-proxy",
-  );
-  // a directory on the way linked to root's unit directory: the unit write fails, loudly
-  await asUser(
-    "cd /home/provisioner/.config/systemd && mv user user.real && ln -s /etc/systemd/system user",
-  );
-  const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));
-  expect(linked.error?.message ?? "").toMatch(
-    /could not write .*systemd\/user\/docker\.service as provisioner/,
-  );
-  expect(await vm.run(ROOT_STATE)).toBe(before);
-  // the user undoes its tricks; the next apply converges and nothing of root's changed
-  await asUser("cd /home/provisioner/.config/systemd && rm user && mv user.real user");
-  const healed = await apply(stackConfig());
-  report(healed, "apply after the tricks");
-  expect(healed.error).toBeUndefined();
-  expect(await vm.run(ROOT_STATE)).toBe(before);
-  expect(
-    (
-      await sudo(
-        "stat -c '%F %U %a' /home/provisioner/.ssh/authorized_keys /home/provisioner/.config/docker/daemon.json",
-      )
-    ).trim(),
-  ).toBe("regular file provisioner 600\nregular file provisioner 600");
-  await verifyUntilAllPass(adminLogin(), declared(), 3 * MIN);
+  try {
+    const before = await vm.run(ROOT_STATE);
+    expect(before).not.toContain("/home/provisioner");
+    // files swapped for links to root's files, and a loop that swaps every temp file the next
+    // apply makes in those directories for a link to /etc/passwd
+    await asUser(
+      "cd /home/provisioner && rm -f .config/docker/daemon.json .ssh/authorized_keys && ln -s /etc/shadow .config/docker/daemon.json && ln -s /etc/sudoers .ssh/authorized_keys",
+    );
+    await asUser(
+      'nohup sh -c \'while :; do for f in /home/provisioner/.ssh/.hardened-docker.* /home/provisioner/.config/docker/.hardened-docker.* /home/provisioner/.config/systemd/user/.hardened-docker.*; do [ -f "$f" ] && [ ! -L "$f" ] && rm -f "$f" && ln -s /etc/passwd "$f"; done; done\' >/dev/null 2>&1 & echo $! > /home/provisioner/.race.pid',
+    );
+    // a key rotation and a daemon.json change while the loop runs: whatever the race makes of
+    // the writes (done as the user), root's files stay as they were
+    const raced = await apply(
+      stackConfig({
+        deployKeys: [deployKey.public, ROTATED_KEY],
+        daemonConfig: { icc: false, "log-opts": { "max-size": "20m", "max-file": "3" } },
+      }),
+    );
+    report(raced, "apply during the race");
+    await asUser("kill $(cat /home/provisioner/.race.pid); rm -f /home/provisioner/.race.pid");
+    expect(await vm.run(ROOT_STATE)).toBe(before);
+    // verify against the same tricks: never shows what a root-only file holds, never hangs,
+    // leaves no process behind
+    const rootProcs = async () =>
+      (
+        await vm.run(
+          "ps -e -o user=,comm= | grep -cE '^root +(bash|perl|timeout|runuser|head|cat)$' || true",
+        )
+      ).trim();
+    const procsBefore = await rootProcs();
+    const shadowHead = (await sudo("head -c 12 /etc/shadow")).trim();
+    await asUser(
+      "cd /home/provisioner/.config/docker && rm -f daemon.json && ln -s /etc/shadow daemon.json",
+    );
+    const linkedJson = await verifyHost(adminLogin(), declared(), { timeoutMs: 60_000 });
+    expect(linkedJson.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
+    expect(JSON.stringify(linkedJson)).not.toContain(shadowHead);
+    await asUser("cd /home/provisioner/.config/docker && rm -f daemon.json && mkfifo daemon.json");
+    const t0 = Date.now();
+    const fifo = await verifyHost(adminLogin(), declared(), { timeoutMs: 30_000 });
+    expect((Date.now() - t0) / 1000).toBeLessThan(35);
+    expect(fifo.checks.find((c) => c.id === "docker.daemon-json")?.status).toBe("FAIL");
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(await rootProcs()).toBe(procsBefore);
+    // a hard link to the socket, mounted under a name that tells nothing: FAIL by inode
+    await asUser(
+      "ln /run/user/1001/docker.sock /run/user/1001/cache.db && docker run -d --name linker -v /run/user/1001/cache.db:/data/cache.db:ro local/busybox:latest sleep 600 >/dev/null",
+    );
+    const hardLinked = await verifyHost(adminLogin(), declared());
+    expect(hardLinked.checks.find((c) => c.id === "containers.socket-mounts")?.evidence).toContain(
+      "linker: /run/user/1001/cache.db",
+    );
+    await asUser("docker rm -f linker >/dev/null; rm -f /run/user/1001/cache.db");
+    // a decoy in the proxy's name, with its role label, that refuses every write: not the proxy
+    await asUser(
+      "docker rename socket-proxy socket-proxy-real && docker run -d --name socket-proxy --label dev.hardened-docker.role=socket-proxy --network docker_api local/busybox:latest sh -c 'mkdir /w && exec httpd -f -p 2375 -h /w' >/dev/null",
+    );
+    const decoyed = await verifyHost(adminLogin(), declared());
+    expect(decoyed.checks.find((c) => c.id === "socket-proxy.running")).toMatchObject({
+      status: "FAIL",
+      evidence: expect.stringContaining("is not the deployed proxy"),
+    });
+    await asUser(
+      "docker rm -f socket-proxy >/dev/null && docker rename socket-proxy-real socket-proxy",
+    );
+    // a directory on the way linked to root's unit directory: the unit write fails, loudly
+    await asUser(
+      "cd /home/provisioner/.config/systemd && mv user user.real && ln -s /etc/systemd/system user",
+    );
+    const linked = await apply(stackConfig({ daemonConfig: { icc: false, debug: true } }));
+    expect(linked.error?.message ?? "").toMatch(
+      /could not write .*systemd\/user\/docker\.service as provisioner/,
+    );
+    expect(await vm.run(ROOT_STATE)).toBe(before);
+    // the user undoes its tricks; the next apply converges and nothing of root's changed
+    await asUser("cd /home/provisioner/.config/systemd && rm user && mv user.real user");
+    const healed = await apply(stackConfig());
+    report(healed, "apply after the tricks");
+    expect(healed.error).toBeUndefined();
+    expect(await vm.run(ROOT_STATE)).toBe(before);
+    expect(
+      (
+        await sudo(
+          "stat -c '%F %U %a' /home/provisioner/.ssh/authorized_keys /home/provisioner/.config/docker/daemon.json",
+        )
+      ).trim(),
+    ).toBe("regular file provisioner 600\nregular file provisioner 600");
+    await verifyUntilAllPass(adminLogin(), declared(), 3 * MIN);
+  } finally {
+    // whatever failed above, the user's tricks are undone so the next tests start clean
+    await asUser(
+      "kill $(cat /home/provisioner/.race.pid 2>/dev/null) 2>/dev/null; rm -f /home/provisioner/.race.pid; cd /home/provisioner/.config/systemd && if [ -L user ] && [ -d user.real ]; then rm user && mv user.real user; fi; docker rm -f linker >/dev/null 2>&1; rm -f /run/user/1001/cache.db; if docker inspect socket-proxy-real >/dev/null 2>&1; then docker rm -f socket-proxy >/dev/null 2>&1; docker rename socket-proxy-real socket-proxy; fi; true",
+    );
+  }
 });
 
 test("an allowlist change replaces only the proxy container, and the new rule is live", async () => {
