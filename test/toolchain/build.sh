@@ -22,7 +22,7 @@ elif [ "$(id -u)" = 0 ]; then cache=/var/cache/hardened-docker-toolchain
 else cache=${XDG_CACHE_HOME:-$HOME/.cache}/hardened-docker-toolchain; fi
 # The machine's own Go: never download another toolchain; the committed go.sum must be
 # complete (a build never edits it).
-export GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0
+export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
 
 command -v go >/dev/null || {
   echo "test/toolchain/build.sh: Go is not installed (go >= 1.26 is needed to build the toolchain)" >&2
