@@ -43,7 +43,8 @@ export function exposesApiSocket(source: string, uid?: number): boolean {
   if (!source.startsWith("/")) return false; // a named volume, not a host path
   const src = normalisePath(source);
   if (src === "/" || /\/(docker|containerd)\.sock$/.test(src)) return true;
-  const sockets = [...HOST_SOCKETS, ...userSockets(uid ?? 0)];
+  const sockets = [...HOST_SOCKETS, ...(uid === undefined ? [] : userSockets(uid))];
   if (sockets.some((s) => s.startsWith(`${src}/`))) return true;
-  return uid === undefined && /^(\/var)?\/run\/user\/\d+(\/docker(\/containerd)?)?$/.test(src);
+  // without a uid: any user's runtime directory, and the directories above them
+  return uid === undefined && /^(\/var)?\/run\/user(\/\d+(\/docker(\/containerd)?)?)?$/.test(src);
 }

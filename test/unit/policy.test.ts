@@ -349,6 +349,8 @@ const SOCKET_MOUNTS: [string, boolean][] = [
   ["/run/user/1001/", true],
   ["/run/user/1001/docker", true],
   ["/run/user", true],
+  ["/var/run/user", true],
+  ["/var/run/user/1001/docker.sock", true],
   ["/run", true],
   ["/", true],
   ["/var/run/docker.sock", true],
