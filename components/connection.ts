@@ -165,7 +165,8 @@ export function sshReadinessGate(
     {
       connection: conn.remote,
       create: sshReadyCommand(conn, preflight),
-      triggers: [conn.host, conn.port, conn.user, ...extraTriggers],
+      // a connection change (host, port, login user, key) is an update: the check runs again
+      ...(extraTriggers.length ? { triggers: extraTriggers } : {}),
     },
     opts,
   );

@@ -56,9 +56,8 @@ export class EnvironmentFile extends pulumi.ComponentResource {
         create,
         delete: environmentFileDeleteScript(args.path),
         stdin: content,
-        triggers: [create, content],
       },
-      { parent: this, additionalSecretOutputs: ["stdin", "triggers"] },
+      { parent: this, additionalSecretOutputs: ["stdin"] },
     );
     this.registerOutputs({ path: this.path });
   }

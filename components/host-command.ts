@@ -12,15 +12,21 @@ export interface HostCommandArgs {
   readonly delete: string;
   /** File body handed to the script on stdin (never quoted into the command). */
   readonly stdin?: pulumi.Input<string>;
-  /** Values whose change replaces the command (delete, then create). */
-  readonly triggers: pulumi.Input<unknown>[];
+  /**
+   * Values whose change replaces the command (its delete, then its create). Leave unset: a
+   * change of any other input (script, stdin, connection) is an update, which runs `create`
+   * again, and every create script converges the host from whatever state it finds. @default []
+   */
+  readonly triggers?: pulumi.Input<unknown>[];
 }
 
 /**
- * One host-changing `remote.Command`: create and delete wrapped with the prelude and sudo,
- * `triggers` on the rendered content, and `deleteBeforeReplace`: every step manages a fixed
- * path or piece of host state, so the old version must be gone before the new one is
- * written (create-then-delete would delete what create just wrote).
+ * One host-changing `remote.Command`: create and delete wrapped with the prelude and sudo.
+ * A change of its content is an update (`@pulumi/command` runs `create` again when there is no
+ * `update`): the idempotent create rewrites, restarts and health-checks what changed, and the
+ * delete runs only on destroy or when the step leaves the program. `deleteBeforeReplace` for
+ * the rare `triggers`: every step manages a fixed path or piece of host state, so the old
+ * version must be gone before the new one is written.
  */
 export function hostCommand(
   name: string,
@@ -35,7 +41,7 @@ export function hostCommand(
       create: remoteScript(args.step, args.create, conn.privilege),
       delete: remoteScript(`${args.step} (delete)`, args.delete, conn.privilege),
       ...(args.stdin !== undefined ? { stdin: args.stdin } : {}),
-      triggers: args.triggers,
+      ...(args.triggers?.length ? { triggers: args.triggers } : {}),
     },
     { deleteBeforeReplace: true, ...opts },
   );

@@ -34,7 +34,7 @@ export class Linger extends pulumi.ComponentResource {
     this.command = hostCommand(
       `${name}-enable`,
       conn,
-      { step: "linger", create, delete: lingerDeleteScript(user), triggers: [create] },
+      { step: "linger", create, delete: lingerDeleteScript(user) },
       { parent: this },
     );
     this.registerOutputs({});

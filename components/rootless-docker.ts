@@ -209,10 +209,15 @@ export function resolveDockerSettings(
 }
 
 /**
- * Rootless Docker for one user: packages, the rootful daemon off, cgroup delegation, optional
- * low-port sysctl, daemon.json, the user-level docker.service, and a readiness check that the
- * daemon answers in rootless mode with the `rootless` CLI context current. Steps run in that
- * order, each depending on the one before.
+ * Rootless Docker for one user: packages, cgroup delegation, optional low-port sysctl and
+ * kernel modules, daemon.json, the user-level docker.service, a readiness check that the
+ * daemon answers in rootless mode with the `rootless` CLI context current, and then the
+ * rootful daemon off. Steps run in that order, each depending on the one before: the rootful
+ * daemon is switched off only once the rootless one answers.
+ *
+ * Every change is an update of the step it concerns (its script runs again and converges the
+ * host), never a delete-then-create: a daemon.json change restarts the daemon, health-gated,
+ * and a value the daemon refuses puts the previous file back (see the README's change table).
  */
 export class RootlessDocker extends pulumi.ComponentResource {
   /** `unix:///run/user/<uid>/docker.sock` */
@@ -220,8 +225,10 @@ export class RootlessDocker extends pulumi.ComponentResource {
   /** The rendered daemon.json. */
   readonly daemonJson: string;
   readonly unit: SystemdUnit;
-  /** The last step: depend on this to run after the daemon answers. */
+  /** Depend on this to run after the daemon answers. */
   readonly ready: command.remote.Command;
+  /** Stops and masks the rootful daemon, after `ready` (unless disableRootfulDaemon is false). */
+  readonly rootfulOff?: command.remote.Command;
 
   constructor(name: string, args: RootlessDockerArgs, opts?: pulumi.ComponentResourceOptions) {
     super(ROOTLESS_DOCKER_TYPE, name, {}, opts);
@@ -244,17 +251,7 @@ export class RootlessDocker extends pulumi.ComponentResource {
       step: "docker packages",
       create: packages,
       delete: PACKAGES_DELETE_SCRIPT,
-      triggers: [packages],
     });
-    if (s.disableRootfulDaemon) {
-      const off = rootfulOffCreateScript();
-      step("rootful-off", {
-        step: "rootful docker off",
-        create: off,
-        delete: rootfulOffDeleteScript(),
-        triggers: [off],
-      });
-    }
     const delegateConf = renderSystemdUnit({ Service: { Delegate: "cpu cpuset io memory pids" } });
     const delegation = delegationCreateScript(user);
     step("delegation", {
@@ -262,7 +259,6 @@ export class RootlessDocker extends pulumi.ComponentResource {
       create: delegation,
       delete: delegationDeleteScript(),
       stdin: delegateConf,
-      triggers: [delegation, delegateConf],
     });
     if (s.unprivilegedPortStart !== undefined) {
       const sysctl = renderSysctl(s.unprivilegedPortStart);
@@ -271,7 +267,6 @@ export class RootlessDocker extends pulumi.ComponentResource {
         create: sysctlCreateScript(),
         delete: sysctlDeleteScript(),
         stdin: sysctl,
-        triggers: [sysctl],
       });
     }
     if (s.kernelModules.length > 0) {
@@ -282,16 +277,13 @@ export class RootlessDocker extends pulumi.ComponentResource {
         create: load,
         delete: kernelModulesDeleteScript(),
         stdin: modules,
-        triggers: [load, modules],
       });
     }
-    const daemonJsonScript = daemonJsonCreateScript(user);
     step("daemon-json", {
       step: "daemon.json",
-      create: daemonJsonScript,
+      create: daemonJsonCreateScript(user, s.startTimeoutSeconds),
       delete: daemonJsonDeleteScript(user),
       stdin: s.daemonJson,
-      triggers: [daemonJsonScript, s.daemonJson],
     });
     this.unit = new SystemdUnit(
       `${name}-daemon`,
@@ -304,18 +296,30 @@ export class RootlessDocker extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: previous ? [previous] : [] },
     );
-    const ready = daemonReadyCreateScript(user, s.startTimeoutSeconds);
     this.ready = hostCommand(
       `${name}-ready`,
       conn,
       {
         step: "rootless daemon ready",
-        create: ready,
+        create: daemonReadyCreateScript(user, s.startTimeoutSeconds, packages),
         delete: daemonReadyDeleteScript(user),
-        triggers: [ready],
       },
       { parent: this, dependsOn: [this.unit] },
     );
+    // the rootful daemon goes only once the rootless one answers: if rootless never comes up,
+    // the host keeps the Docker it had
+    if (s.disableRootfulDaemon) {
+      this.rootfulOff = hostCommand(
+        `${name}-rootful-off`,
+        conn,
+        {
+          step: "rootful docker off",
+          create: rootfulOffCreateScript(),
+          delete: rootfulOffDeleteScript(),
+        },
+        { parent: this, dependsOn: [this.ready] },
+      );
+    }
     // resolves only once the daemon answers: a docker.Provider built on it must not dial earlier
     this.dockerHost = pulumi
       .all([args.uid, this.ready.stdout])

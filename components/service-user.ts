@@ -233,20 +233,19 @@ export class ServiceUser extends pulumi.ComponentResource {
       return { conn: c, settings: s };
     });
     this.userName = settings.name;
-    const create = serviceUserCreateScript(settings);
+    const create = serviceUserCreateScript({ ...settings, record: name });
     this.command = hostCommand(
       `${name}-account`,
       conn,
       {
         step: "service-user",
         create,
-        delete: serviceUserDeleteScript(settings.name, settings.removeOnDestroy),
-        // Only the name replaces the step. A replace runs the old delete first, which is
-        // userdel --remove (home, images, containers, volumes) with removeOnDestroy: a shell,
-        // uid or range change must never get there. Any other change is an update, which
-        // re-runs the idempotent create (usermod for the shell; a clear refusal for a uid or
-        // a range that would orphan the data on the host).
-        triggers: [settings.name],
+        delete: serviceUserDeleteScript(settings.name, settings.removeOnDestroy, name),
+        // No triggers: every change is an update, which re-runs the create. A replace would
+        // run the old delete first, which is userdel --remove (home, images, containers,
+        // volumes) with removeOnDestroy. The create converges the shell (usermod) and refuses,
+        // before anything changes, what would orphan the data: a new name (the host records
+        // which user this component manages), a new uid, a new subordinate range.
       },
       { parent: this },
     );
@@ -266,7 +265,6 @@ export class ServiceUser extends pulumi.ComponentResource {
           delete: deployKeysDeleteScript(settings.name),
           stdin: body,
           // a key rotation is an update (the file rewritten), never delete-then-create
-          triggers: [settings.name],
         },
         { parent: this, dependsOn: [this.command] },
       );

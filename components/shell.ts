@@ -53,7 +53,8 @@ hd_changes=0
 changed() { hd_changes=$((hd_changes + 1)); printf 'hardened-docker: %s: changed: %s\n' "$hd_step" "$*"; }
 note() { printf 'hardened-docker: %s: %s\n' "$hd_step" "$*"; }
 die() { printf 'hardened-docker: %s: error: %s\n' "$hd_step" "$*" >&2; exit 1; }
-hd_exit() { local rc=$?; if [ "$rc" = 0 ] && [ "$hd_changes" = 0 ]; then printf 'hardened-docker: %s: no change\n' "$hd_step"; fi; return "$rc"; }
+hd_prev=''
+hd_exit() { local rc=$?; [ -z "$hd_prev" ] || rm -f -- "$hd_prev"; if [ "$rc" = 0 ] && [ "$hd_changes" = 0 ]; then printf 'hardened-docker: %s: no change\n' "$hd_step"; fi; return "$rc"; }
 trap hd_exit EXIT
 # wait_until SECONDS WHAT CMD...: poll CMD once a second until it succeeds or time runs out
 wait_until() {
@@ -119,6 +120,30 @@ elif [ -f "$1" ] && { [ -z "$2" ] || [ "$(head -n 1 -- "$1")" = "$2" ]; }; then
   rm -f -- "$1" && echo removed
 fi' hd "$2" "${"$"}{3:-}") || die "could not remove $2 as $1"
   printf '%s\n' "$out"
+}
+# keep_previous PATH [USER]: copies what PATH holds now (read as USER when given, so a link
+# of USER's leads only where USER can read) into a root-only file, for restore_previous.
+# Sets hd_prev_existed=1 when PATH was a regular file.
+keep_previous() {
+  hd_prev_existed=0
+  [ -n "$hd_prev" ] || hd_prev=$(mktemp /run/.hardened-docker.prev.XXXXXX)
+  if [ -n "${"$"}{2:-}" ]; then
+    if as_owner "$2" '[ -f "$1" ] && [ ! -L "$1" ] && cat -- "$1"' hd "$1" >"$hd_prev"; then hd_prev_existed=1; fi
+  elif [ -f "$1" ] && [ ! -L "$1" ]; then
+    cat -- "$1" >"$hd_prev"; hd_prev_existed=1
+  fi
+}
+# restore_previous PATH MODE OWNER GROUP [USER]: puts back what keep_previous saw (removes
+# PATH when it did not exist), written as USER when given.
+restore_previous() {
+  if [ "$hd_prev_existed" = 1 ]; then
+    if [ -n "${"$"}{5:-}" ]; then write_user_file "$5" "$1" "$2" <"$hd_prev"
+    else write_file "$1" "$2" "$3" "$4" <"$hd_prev"; fi
+  elif [ -n "${"$"}{5:-}" ]; then
+    remove_user_file "$5" "$1" >/dev/null
+  else
+    rm -f -- "$1"
+  fi
 }
 ${AS_USER_FUNCTION}`;
 

@@ -88,7 +88,6 @@ export class SystemdUnit extends pulumi.ComponentResource {
         create,
         delete: unitDeleteScript(scriptArgs),
         stdin: this.content,
-        triggers: [create, this.content],
       },
       { parent: this },
     );

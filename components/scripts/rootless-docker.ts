@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { shellQuote } from "../shell";
 
 export type InstallMethod = "distro" | "docker-repo" | "static";
@@ -283,15 +284,42 @@ export function renderSysctl(unprivilegedPortStart: number): string {
 }
 
 /** Writes ~/.config/docker/daemon.json (stdin) and restarts the user daemon if it runs. */
-export function daemonJsonCreateScript(user: string): string {
+export function daemonJsonCreateScript(user: string, timeoutSeconds: number): string {
   return String.raw`
 user=${shellQuote(user)}
 uid=$(id -u "$user") || die "user $user does not exist"
 home=$(getent passwd "$user" | cut -d: -f6)
-write_user_file "$user" "$home/.config/docker/daemon.json" 0600
-if [ "$file_changed" = 1 ] && systemctl is-active --quiet "user@$uid.service" \
-   && as_user "$user" systemctl --user is-active --quiet docker.service; then
-  as_user "$user" systemctl --user restart docker.service; changed "restarted the rootless daemon (daemon.json changed)"
+f=$home/.config/docker/daemon.json
+keep_previous "$f" "$user"
+write_user_file "$user" "$f" 0600
+running() {
+  systemctl is-active --quiet "user@$uid.service" && as_user "$user" systemctl --user is-active --quiet docker.service
+}
+# up: the daemon answers and its unit stayed active (dockerd exits at once on a bad daemon.json)
+up() {
+  local deadline=$(( $(date +%s) + ${timeoutSeconds} ))
+  until as_user "$user" docker version >/dev/null 2>&1; do
+    as_user "$user" systemctl --user is-failed --quiet docker.service && return 1
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 1
+  done
+}
+if [ "$file_changed" = 1 ] && running; then
+  since=$(date '+%Y-%m-%d %H:%M:%S')
+  if as_user "$user" systemctl --user restart docker.service 2>&1 && up; then
+    changed "restarted the rootless daemon (daemon.json changed)"
+  else
+    # the daemon's own words, from its journal (dockerd names the directive it refuses)
+    said=$(journalctl --no-pager -q -o cat _UID="$uid" --since "$since" 2>/dev/null       | grep -iE 'daemon\.json|unable to configure|invalid|directive|error' | tail -n 5 || true)
+    printf '%s\n' "$said" >&2
+    restore_previous "$f" 0600 "" "" "$user"
+    as_user "$user" systemctl --user reset-failed docker.service 2>/dev/null || true
+    as_user "$user" systemctl --user restart docker.service 2>&1 || true
+    if up; then
+      die "the rootless daemon refused the new daemon.json (daemonConfig; the daemon said: ${"$"}{said:-nothing in its journal}); restored the previous daemon.json and restarted the daemon on it"
+    fi
+    die "the rootless daemon refused the new daemon.json (daemonConfig; the daemon said: ${"$"}{said:-nothing in its journal}); restored the previous daemon.json, but the daemon does not come up on it either"
+  fi
 fi`;
 }
 
@@ -308,12 +336,27 @@ if [ "$removed" = removed ]; then changed "removed $f"; fi`;
  * Waits until the rootless daemon answers (no fixed sleep: a slow host takes longer than the
  * setup tool's 3 s), checks it reports rootless, and makes the `rootless` CLI context current.
  */
-export function daemonReadyCreateScript(user: string, timeoutSeconds: number): string {
+export function daemonReadyCreateScript(
+  user: string,
+  timeoutSeconds: number,
+  packagesScript = "",
+): string {
+  // the packages step's script, as a digest: when it changes (a dockerVersion change), this
+  // step runs again and moves a daemon still running the old binaries onto the new ones
+  const packages = createHash("sha256").update(packagesScript).digest("hex").slice(0, 16);
   return String.raw`
+# packages: ${packages}
 user=${shellQuote(user)}
 uid=$(id -u "$user") || die "user $user does not exist"
 sock=/run/user/$uid/docker.sock
 wait_until ${timeoutSeconds} "the rootless daemon to answer on $sock" as_user "$user" docker version
+running=$(as_user "$user" docker version --format '{{.Server.Version}}' 2>/dev/null || true)
+installed=$(as_user "$user" dockerd --version 2>/dev/null | sed -nE 's/^Docker version ([^ ,]+).*/\1/p')
+if [ -n "$installed" ] && [ -n "$running" ] && [ "$installed" != "$running" ]; then
+  as_user "$user" systemctl --user restart docker.service
+  wait_until ${timeoutSeconds} "the rootless daemon to answer on $sock" as_user "$user" docker version
+  changed "restarted the rootless daemon onto the installed Docker $installed (it ran $running)"
+fi
 as_user "$user" docker info --format '{{json .SecurityOptions}}' | grep -q 'name=rootless' \
   || die "the daemon on $sock does not report rootless mode"
 if ! as_user "$user" docker context inspect rootless >/dev/null 2>&1; then

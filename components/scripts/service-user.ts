@@ -7,6 +7,19 @@ export interface ServiceUserScriptArgs {
   readonly shell: string;
   readonly subordinateIdStart?: number;
   readonly subordinateIdCount: number;
+  /**
+   * Names the host's record of which user this component manages
+   * (`/var/lib/hardened-docker/service-users/<record>`), so that a rename is refused before
+   * anything changes. @default no record
+   */
+  readonly record?: string;
+}
+
+export const SERVICE_USER_RECORDS = "/var/lib/hardened-docker/service-users";
+
+/** The record file of a component name: anything but [A-Za-z0-9._-] becomes `_`. */
+export function serviceUserRecordPath(record: string): string {
+  return `${SERVICE_USER_RECORDS}/${record.replace(/[^A-Za-z0-9._-]/g, "_")}`;
 }
 
 /**
@@ -21,6 +34,13 @@ want_start=${shellQuote(a.subordinateIdStart === undefined ? "" : String(a.subor
 want_count=${shellQuote(String(a.subordinateIdCount))}
 created=0
 [ -x "$shell" ] || die "shell $shell does not exist on the host (serviceUser.shell)"
+record=${shellQuote(a.record === undefined ? "" : serviceUserRecordPath(a.record))}
+if [ -n "$record" ] && [ -f "$record" ]; then
+  was=$(head -n 1 -- "$record")
+  if [ -n "$was" ] && [ "$was" != "$user" ] && id -u "$was" >/dev/null 2>&1; then
+    die "this stack's service user on this host is $was: renaming it to $user in place is refused ($was's home holds its images, containers and volumes, and its subordinate ids own their files). To move to $user: set serviceUser back to $was, run pulumi destroy (removeServiceUserOnDestroy: false keeps $was and its data), then set $user and run pulumi up"
+  fi
+fi
 if id -u "$user" >/dev/null 2>&1; then
   # an existing account must be a dedicated one: never the login user, a system account, an
   # account with a password or one that may use sudo (its keys and, on destroy, the account
@@ -86,12 +106,26 @@ ensure_range() {
 }
 ensure_range /etc/subuid
 ensure_range /etc/subgid
+if [ -n "$record" ] && [ "$(head -n 1 -- "$record" 2>/dev/null || true)" != "$user" ]; then
+  install -d -m 0700 -o root -g root "$(dirname "$record")"
+  printf '%s\n' "$user" >"$record.tmp"; mv -f "$record.tmp" "$record"
+  changed "recorded $user as this stack's service user in $record"
+fi
 printf 'uid=%s\nhome=%s\n' "$uid" "$home"`;
 }
 
-export function serviceUserDeleteScript(name: string, removeOnDestroy: boolean): string {
+export function serviceUserDeleteScript(
+  name: string,
+  removeOnDestroy: boolean,
+  record?: string,
+): string {
+  const forget =
+    record === undefined
+      ? ""
+      : `\nrecord=${shellQuote(serviceUserRecordPath(record))}
+if [ -f "$record" ]; then rm -f "$record"; changed "removed the record $record"; fi`;
   if (!removeOnDestroy) {
-    return `note ${shellQuote(`kept user ${name}, its home and its Docker data (serviceUser.removeOnDestroy is false)`)}`;
+    return `note ${shellQuote(`kept user ${name}, its home and its Docker data (serviceUser.removeOnDestroy is false)`)}${forget}`;
   }
   return String.raw`
 user=${shellQuote(name)}
@@ -104,7 +138,7 @@ if id -u "$user" >/dev/null 2>&1; then
 fi
 for f in /etc/subuid /etc/subgid; do
   if [ -f "$f" ] && grep -q "^$user:" "$f"; then sed -i "/^$user:/d" "$f"; changed "removed the range of $user from $f"; fi
-done`;
+done${forget}`;
 }
 
 export function lingerCreateScript(name: string, timeoutSeconds: number): string {

@@ -10,7 +10,11 @@ export interface UnitScriptArgs {
   readonly user?: string;
   readonly enable: boolean;
   readonly start: boolean;
+  /** Seconds a (re)started unit must stay active, with no restart, to count as up. @default 5 */
+  readonly settleSeconds?: number;
 }
+
+export const DEFAULT_SETTLE_SECONDS = 5;
 
 /**
  * `refuse_foreign_unit NAME`: fails when a system unit NAME exists that hardened-docker did not
@@ -33,6 +37,23 @@ export function foreignUnitsPreflight(unitNames: readonly string[]): string {
   if (unitNames.length === 0) return "";
   return `${REFUSE_FOREIGN_UNIT}
 for u in ${unitNames.map(shellQuote).join(" ")}; do refuse_foreign_unit "$u"; done`;
+}
+
+/**
+ * `settles UNIT`: after a (re)start, UNIT stays active with no restart for `seconds` (a unit
+ * that exits at once is "activating" or "failed" within a second). Uses `sc` (systemctl in
+ * the unit's scope).
+ */
+function settlesFunction(seconds: number): string {
+  return String.raw`settles() {
+  local n0 i
+  n0=$(sc show -p NRestarts --value "$1" 2>/dev/null || echo 0)
+  for ((i = 0; i <= ${seconds}; i++)); do
+    [ "$(sc show -p ActiveState --value "$1" 2>/dev/null)" = active ] || return 1
+    [ "$(sc show -p NRestarts --value "$1" 2>/dev/null || echo 0)" = "$n0" ] || return 1
+    [ "$i" = ${seconds} ] || sleep 1
+  done
+}`;
 }
 
 /** Shell lines that set `$unit_dir` and define `sc` (systemctl in the right scope). */
@@ -58,12 +79,21 @@ sc() { as_user "$user" systemctl --user "$@"; }`;
  * Writes the unit from stdin, reloads systemd when it changed, enables it, and starts it (or
  * restarts it when its content changed while it was running). Idempotent: a second run with
  * the same unit reports no change.
+ *
+ * Health-gated: a unit this run started or restarted must stay active, without a restart, for
+ * `settleSeconds`. When it does not, the previous unit file is put back (and the unit restarted
+ * on it when it ran before), or a unit that did not exist before is stopped and removed again;
+ * the script then fails with systemd's own status of the unit. The host keeps what it ran.
  */
 export function unitCreateScript(a: UnitScriptArgs): string {
   const unit = shellQuote(a.unitName);
+  const owner = a.scope === "user" ? ' "" "" "$user"' : " root root";
+  const keepAs = a.scope === "user" ? ' "$user"' : "";
   const lines = [
     scopeSetup(a),
     `unit=${unit}`,
+    `keep_previous "$unit_dir/$unit"${keepAs}`,
+    `was_active=0; if sc is-active --quiet "$unit" 2>/dev/null; then was_active=1; fi`,
     `write_unit "$unit_dir/$unit"`,
     // also when the unit is not enabled or not running: the manager may hold a stale view of it
     // (a unit directory swapped and put back by the service user leaves its unit "masked")
@@ -75,10 +105,40 @@ export function unitCreateScript(a: UnitScriptArgs): string {
     );
   }
   if (a.start) {
-    lines.push(String.raw`if sc is-active --quiet "$unit"; then
-  if [ "$file_changed" = 1 ]; then sc restart "$unit"; changed "restarted $unit (its unit file changed)"; fi
+    const settle = a.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
+    lines.push(String.raw`${settlesFunction(settle)}
+# roll_back WHAT: the unit did not come up; put the host back as it was, then fail
+roll_back() {
+  local status
+  status=$(sc status --no-pager --full --lines=15 "$unit" 2>&1 || true)
+  printf '%s\n' "$status" >&2
+  if [ "$file_changed" = 1 ] && [ "$hd_prev_existed" = 1 ]; then
+    restore_previous "$unit_dir/$unit" 0644${owner}
+    sc daemon-reload
+    if [ "$was_active" = 1 ]; then
+      sc restart "$unit" 2>&1 || true
+      if settles "$unit"; then die "$unit $1 did not stay up for ${settle} s (systemd's status above); restored its previous unit file and restarted it: the previous version is running"; fi
+      die "$unit $1 did not stay up for ${settle} s (systemd's status above); restored its previous unit file, but that does not come up either"
+    fi
+    sc stop "$unit" 2>&1 || true
+    die "$unit $1 did not stay up for ${settle} s (systemd's status above); restored its previous unit file (it was not running before)"
+  elif [ "$hd_prev_existed" = 0 ]; then
+    sc disable --now "$unit" 2>&1 || true
+    restore_previous "$unit_dir/$unit" 0644${owner}
+    sc daemon-reload
+    die "$unit $1 did not stay up for ${settle} s (systemd's status above); stopped and removed the new unit again"
+  fi
+  die "$unit $1 did not stay up for ${settle} s (systemd's status above)"
+}
+if [ "$was_active" = 1 ] && sc is-active --quiet "$unit"; then
+  if [ "$file_changed" = 1 ]; then
+    sc restart "$unit" 2>&1 || roll_back "restarted on its new unit file"
+    settles "$unit" || roll_back "restarted on its new unit file"
+    changed "restarted $unit (its unit file changed)"
+  fi
 else
-  sc start "$unit" || { sc status --no-pager --lines=20 "$unit" >&2 || true; die "$unit failed to start"; }
+  sc start "$unit" 2>&1 || roll_back "started"
+  settles "$unit" || roll_back "started"
   changed "started $unit"
 fi`);
   }
@@ -118,19 +178,40 @@ export interface EnvironmentFileScriptArgs {
   readonly restartUnit?: string;
 }
 
-/** Writes an EnvironmentFile from stdin, mode 0600 root:root; never prints its content. */
+/**
+ * Writes an EnvironmentFile from stdin, mode 0600 root:root; never prints its content. When it
+ * changed and `restartUnit` runs, the unit is restarted and must settle (see unitCreateScript);
+ * when it does not, the previous file is put back and the unit restarted on it, and the script
+ * fails with systemd's status of the unit.
+ */
 export function environmentFileCreateScript(a: EnvironmentFileScriptArgs): string {
-  return String.raw`
+  const head = String.raw`
 path=${shellQuote(a.path)}
 dir=$(dirname "$path")
-[ -d "$dir" ] || { install -d -m 0755 -o root -g root "$dir"; changed "created $dir"; }
-write_file "$path" 0600 root root${
-    a.restartUnit
-      ? `\nif [ "$file_changed" = 1 ] && systemctl is-active --quiet ${shellQuote(a.restartUnit)}; then
-  systemctl restart ${shellQuote(a.restartUnit)}; changed "restarted ${a.restartUnit} (its environment changed)"
-fi`
-      : ""
-  }`;
+[ -d "$dir" ] || { install -d -m 0755 -o root -g root "$dir"; changed "created $dir"; }`;
+  if (!a.restartUnit)
+    return `${head}
+write_file "$path" 0600 root root`;
+  const unit = shellQuote(a.restartUnit);
+  return String.raw`${head}
+unit=${unit}
+sc() { systemctl "$@"; }
+${settlesFunction(DEFAULT_SETTLE_SECONDS)}
+keep_previous "$path"
+write_file "$path" 0600 root root
+if [ "$file_changed" = 1 ] && sc is-active --quiet "$unit"; then
+  if sc restart "$unit" 2>&1 && settles "$unit"; then
+    changed "restarted $unit (its environment changed)"
+  else
+    sc status --no-pager --full --lines=15 "$unit" >&2 || true
+    restore_previous "$path" 0600 root root
+    sc restart "$unit" 2>&1 || true
+    if settles "$unit"; then
+      die "$unit did not stay up for ${DEFAULT_SETTLE_SECONDS} s with its new environment (systemd's status above); restored the previous $path and restarted it: the previous version is running"
+    fi
+    die "$unit did not stay up for ${DEFAULT_SETTLE_SECONDS} s with its new environment (systemd's status above); restored the previous $path, but it does not come up either"
+  fi
+fi`;
 }
 
 export function environmentFileDeleteScript(path: string): string {

@@ -51,7 +51,7 @@ test("a unit's content: only that unit's command changes, the new line visible",
     }),
   );
   expect(diffPlans(base, after)).toEqual([
-    { name: "example-provisioner-unit", change: "changed", fields: ["stdin", "triggers"] },
+    { name: "example-provisioner-unit", change: "changed", fields: ["stdin"] },
   ]);
   expect(inputsOf(after, "example-provisioner-unit").stdin).toContain(
     "ExecStart=/usr/bin/node /opt/provisioner/server.js --max-tenants 50\n",
@@ -190,7 +190,7 @@ test("a service user change is an update of its step, never a replace (its delet
         expect.stringMatching(/^(update|none)$/),
       ]);
   }
-  // renaming the user is the one replace
+  // renaming the user is an update too: its create refuses it on the host, before any change
   const renamed = await plan(
     withConfig((c) => {
       c.removeServiceUserOnDestroy = true;
@@ -198,5 +198,8 @@ test("a service user change is an update of its step, never a replace (its delet
     }),
     true,
   );
-  expect(providerAction(withRemoval, renamed, "example-service-user-account")).toBe("replace");
+  expect(providerAction(withRemoval, renamed, "example-service-user-account")).toBe("update");
+  expect(inputsOf(renamed, "example-service-user-account").create).toContain(
+    "/var/lib/hardened-docker/service-users/example-service-user",
+  );
 });

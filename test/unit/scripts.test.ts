@@ -114,7 +114,7 @@ describe("prerequisite packages per distro family", () => {
 
 describe("root never writes, chowns or removes in the service user's home", () => {
   const userHomeScripts: [string, string][] = [
-    ["daemon.json create", daemonJsonCreateScript("provisioner")],
+    ["daemon.json create", daemonJsonCreateScript("provisioner", 180)],
     ["daemon.json delete", daemonJsonDeleteScript("provisioner")],
     ["deploy keys create", deployKeysCreateScript("provisioner")],
     ["deploy keys delete", deployKeysDeleteScript("provisioner")],

@@ -193,11 +193,12 @@ describe("bad input is rejected before any command exists", () => {
     expect(environmentValueProblem("provisioner", "TOKEN", 42)).toBeDefined();
   });
 
-  test("the SSH gate waits on that check: its triggers carry the result", async () => {
+  test("the SSH gate waits on that check: its triggers carry the result, not the connection", async () => {
     reset();
     new HardenedDockerHost("gate-check", fullArgs());
     await settle();
     const gate = recorded.find((r) => r.name === "gate-check-ssh-ready")!;
-    expect(gate.inputs.triggers).toEqual(["web-1.example.net", 2222, "admin", "valid"]);
+    // a connection change (host, port, user) is an update of the gate, never a replace
+    expect(gate.inputs.triggers).toEqual(["valid"]);
   });
 });
