@@ -133,6 +133,17 @@ keep_previous() {
     cat -- "$1" >"$hd_prev"; hd_prev_existed=1
   fi
 }
+# written_after PATH STARTED [USER]: PATH (stat as USER when given) was written after STARTED,
+# systemd's ActiveEnterTimestamp of the unit that reads it: that unit runs an older version
+# (a run cut between the write and the restart leaves it so; the next run must restart it)
+written_after() {
+  local started mtime
+  [ -n "$2" ] || return 1
+  started=$(date -d "$2" +%s 2>/dev/null) || return 1
+  if [ -n "${"$"}{3:-}" ]; then mtime=$(as_owner "$3" 'stat -c %Y -- "$1"' hd "$1" 2>/dev/null) || return 1
+  else mtime=$(stat -c %Y -- "$1" 2>/dev/null) || return 1; fi
+  [ "$mtime" -gt "$started" ]
+}
 # restore_previous PATH MODE OWNER GROUP [USER]: puts back what keep_previous saw (removes
 # PATH when it did not exist), written as USER when given.
 restore_previous() {

@@ -304,13 +304,16 @@ up() {
     sleep 1
   done
 }
-if [ "$file_changed" = 1 ] && running; then
+# also when the daemon started before the file was written (a run cut before the restart)
+if running && { [ "$file_changed" = 1 ] || written_after "$f" \
+     "$(as_user "$user" systemctl --user show -p ActiveEnterTimestamp --value docker.service)" "$user"; }; then
   since=$(date '+%Y-%m-%d %H:%M:%S')
   if as_user "$user" systemctl --user restart docker.service 2>&1 && up; then
     changed "restarted the rootless daemon (daemon.json changed)"
   else
     # the daemon's own words, from its journal (dockerd names the directive it refuses)
-    said=$(journalctl --no-pager -q -o cat _UID="$uid" --since "$since" 2>/dev/null       | grep -iE 'daemon\.json|unable to configure|invalid|directive|error' | tail -n 5 || true)
+    sleep 1
+    said=$(journalctl --no-pager -q -o cat _UID="$uid" --since "$since" 2>/dev/null       | grep -iE 'daemon\.json|unable to configure|invalid|directive|error|failed|unknown' | tail -n 5 || true)
     printf '%s\n' "$said" >&2
     restore_previous "$f" 0600 "" "" "$user"
     as_user "$user" systemctl --user reset-failed docker.service 2>/dev/null || true

@@ -95,9 +95,12 @@ export function unitCreateScript(a: UnitScriptArgs): string {
     `keep_previous "$unit_dir/$unit"${keepAs}`,
     `was_active=0; if sc is-active --quiet "$unit" 2>/dev/null; then was_active=1; fi`,
     `write_unit "$unit_dir/$unit"`,
+    // a unit running from an older file than the one on disk (a run cut between the write
+    // and the restart) is as changed as a file this run wrote
+    `stale=0; if [ "$was_active" = 1 ] && [ "$file_changed" = 0 ] && written_after "$unit_dir/$unit" "$(sc show -p ActiveEnterTimestamp --value "$unit" 2>/dev/null)"${keepAs}; then stale=1; fi`,
     // also when the unit is not enabled or not running: the manager may hold a stale view of it
     // (a unit directory swapped and put back by the service user leaves its unit "masked")
-    `if [ "$file_changed" = 1 ] || ! sc is-enabled --quiet "$unit" 2>/dev/null || ! sc is-active --quiet "$unit" 2>/dev/null; then sc daemon-reload; fi`,
+    `if [ "$file_changed" = 1 ] || [ "$stale" = 1 ] || [ "$(sc show -p NeedDaemonReload --value "$unit" 2>/dev/null)" = yes ] || ! sc is-enabled --quiet "$unit" 2>/dev/null || ! sc is-active --quiet "$unit" 2>/dev/null; then sc daemon-reload; fi`,
   ];
   if (a.enable) {
     lines.push(
@@ -131,7 +134,7 @@ roll_back() {
   die "$unit $1 did not stay up for ${settle} s (systemd's status above)"
 }
 if [ "$was_active" = 1 ] && sc is-active --quiet "$unit"; then
-  if [ "$file_changed" = 1 ]; then
+  if [ "$file_changed" = 1 ] || [ "$stale" = 1 ]; then
     sc restart "$unit" 2>&1 || roll_back "restarted on its new unit file"
     settles "$unit" || roll_back "restarted on its new unit file"
     changed "restarted $unit (its unit file changed)"
@@ -199,7 +202,8 @@ sc() { systemctl "$@"; }
 ${settlesFunction(DEFAULT_SETTLE_SECONDS)}
 keep_previous "$path"
 write_file "$path" 0600 root root
-if [ "$file_changed" = 1 ] && sc is-active --quiet "$unit"; then
+if sc is-active --quiet "$unit" && { [ "$file_changed" = 1 ] \
+   || written_after "$path" "$(sc show -p ActiveEnterTimestamp --value "$unit")"; }; then
   if sc restart "$unit" 2>&1 && settles "$unit"; then
     changed "restarted $unit (its environment changed)"
   else

@@ -13,10 +13,15 @@
  * - a failing command fails the apply and no command after it runs;
  * - destroy runs the `delete` scripts of what was created, in reverse order;
  * - secrets: inputs arrive unwrapped, as the provider sees them.
- * Not reproduced: state and diffs (every apply runs every `create`, i.e. it behaves like a
- * first `pulumi up`; the scripts' own idempotence is what makes a second apply a no-op),
- * replacement via `triggers`/`deleteBeforeReplace`, parallelism between independent
- * resources, `update` scripts, and the provider's dial retries.
+ * - with `ApplyOptions.commandState` (kept by the caller across applies), the provider's diff
+ *   rules of `@pulumi/command` 1.2.1: an unchanged command is left alone; a change of
+ *   `triggers` replaces it (its old `delete` with its old connection, then `create`:
+ *   `deleteBeforeReplace`); a change of any other input is an update (`update`, else `create`,
+ *   with the new connection); a command no longer in the program has its `delete` run after
+ *   everything else, newest first. A failed create/update leaves the state as it was, so the
+ *   next apply tries again. Without `commandState`, every apply runs every `create` (a first
+ *   `pulumi up` each time: the scripts' own idempotence makes a second apply a no-op).
+ * Not reproduced: parallelism between independent resources and the provider's dial retries.
  *
  * Docker resources (`@pulumi/docker` Network, RemoteImage, Container) are performed through
  * the Docker API of the provider they name, reached like the real provider does: SSH to the
@@ -47,8 +52,26 @@ export interface PerformedCommand {
   readonly seconds: number;
 }
 
+/** What the stand-in did with a command, under the provider's diff rules. */
+export type CommandAction = "create" | "update" | "replace" | "same" | "delete";
+
+interface CommandRecord {
+  readonly inputs: Record<string, unknown>;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+/** Commands of earlier applies by name (the stand-in's state of `command:remote:Command`s). */
+export type CommandState = Map<string, CommandRecord>;
+
+/** The inputs whose change the provider diffs (anything else is the SDK's business). */
+const DIFFED = ["connection", "create", "update", "delete", "stdin", "environment", "triggers"];
+const diffed = (inputs: Record<string, unknown>) =>
+  JSON.stringify(DIFFED.map((k) => inputs[k] ?? null));
+
 export interface ApplyResult {
   readonly commands: PerformedCommand[];
+  /** With `commandState`: each command's action, in the order they were decided. */
+  readonly actions: { name: string; action: CommandAction }[];
   /** Every resource the program registered, commands or not (type and name). */
   readonly registered: { type: string; name: string }[];
   readonly error?: Error;
@@ -66,6 +89,8 @@ export interface ApplyOptions {
   readonly dockerIdentity?: string;
   /** Docker resources of earlier applies (kept across applies by the caller). */
   readonly state?: DockerState;
+  /** Commands of earlier applies: with it, the provider's diff rules apply (see above). */
+  readonly commandState?: CommandState;
 }
 
 /** The SDK's marker for a value not known (as in a preview): applies on it do not run. */
@@ -82,6 +107,8 @@ export async function applyStack(
 ): Promise<ApplyResult> {
   const t0 = Date.now();
   const commands: PerformedCommand[] = [];
+  const actions: { name: string; action: CommandAction }[] = [];
+  const registeredCommands = new Set<string>();
   const registered: { type: string; name: string }[] = [];
   let pending = 0;
   let lastActivity = Date.now();
@@ -127,6 +154,34 @@ export async function applyStack(
               return { id: args.name, state: { ...state, stdout: UNKNOWN, stderr: UNKNOWN } };
             const inputs = unwrap(args.inputs) as Record<string, unknown>;
             const connection = inputs.connection as PerformedCommand["connection"];
+            registeredCommands.add(args.name);
+            const prior = opts.commandState?.get(args.name);
+            let action: CommandAction = "create";
+            if (prior) {
+              if (
+                JSON.stringify(prior.inputs.triggers ?? null) !==
+                JSON.stringify(inputs.triggers ?? null)
+              )
+                action = "replace";
+              else action = diffed(prior.inputs) === diffed(inputs) ? "same" : "update";
+            }
+            if (opts.commandState) actions.push({ name: args.name, action });
+            if (prior && action === "same")
+              return {
+                id: args.name,
+                state: { ...state, stdout: prior.stdout, stderr: prior.stderr },
+              };
+            if (prior && action === "replace" && prior.inputs.delete) {
+              const old = prior.inputs.connection as PerformedCommand["connection"];
+              const d = await sshExec(old, prior.inputs.delete as string);
+              if (d.code !== 0)
+                throw new Error(
+                  `${args.name} (delete before replace) failed (exit ${d.code}):\n${d.stdout}${d.stderr}`,
+                );
+            }
+            const script =
+              (action === "update" && (inputs.update as string | undefined)) ||
+              (inputs.create as string);
             const started = Date.now();
             const cut = opts.cut?.name === args.name ? opts.cut : undefined;
             const r = await sshExec(
@@ -137,7 +192,7 @@ export async function applyStack(
                 privateKey: connection.privateKey,
                 hostKey: connection.hostKey,
               },
-              inputs.create as string,
+              script,
               {
                 stdin: inputs.stdin as string | undefined,
                 onStarted: cut ? (c: Client) => setTimeout(() => c.end(), cut.afterMs) : undefined,
@@ -154,6 +209,7 @@ export async function applyStack(
             };
             if (r.code !== 0)
               throw new Error(`${args.name} failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+            opts.commandState?.set(args.name, { inputs, stdout: r.stdout, stderr: r.stderr });
             commands.push(performed);
             return { id: args.name, state: { ...state, stdout: r.stdout, stderr: r.stderr } };
           } catch (e) {
@@ -199,9 +255,36 @@ export async function applyStack(
   )) {
     await new Promise((r) => setTimeout(r, 200));
   }
+  // commands no longer in the program: deleted last, newest first (as the engine does)
+  if (opts.commandState && !error) {
+    for (const [name, prior] of [...opts.commandState.entries()].reverse()) {
+      if (registeredCommands.has(name)) continue;
+      const started = Date.now();
+      const connection = prior.inputs.connection as PerformedCommand["connection"];
+      actions.push({ name, action: "delete" });
+      if (prior.inputs.delete) {
+        const d = await sshExec(connection, prior.inputs.delete as string);
+        if (d.code !== 0) {
+          error = new Error(`delete of ${name} failed (exit ${d.code}):\n${d.stdout}${d.stderr}`);
+          break;
+        }
+        commands.push({
+          name,
+          create: prior.inputs.create as string,
+          delete: prior.inputs.delete as string,
+          connection,
+          stdout: d.stdout,
+          stderr: d.stderr,
+          seconds: (Date.now() - started) / 1000,
+        });
+      }
+      opts.commandState.delete(name);
+    }
+  }
   dockerEngine.end();
   return {
     commands,
+    actions,
     registered,
     error,
     outputs,

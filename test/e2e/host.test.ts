@@ -15,7 +15,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { utils as sshUtils } from "ssh2";
-import { applyStack, ApplyResult, destroyStack, PerformedCommand } from "./engine";
+import { applyStack, ApplyResult, CommandState, destroyStack, PerformedCommand } from "./engine";
+import { CHANGE_TABLE } from "../../stacks/changes";
 import type { DockerState } from "./docker-engine";
 import { buildImage, HOST_KEY, TestVm } from "../vm/vm";
 import { toolchainBinary } from "../toolchain/toolchain";
@@ -884,6 +885,305 @@ test("verify: five things broken at once fail the CLI; a re-apply makes every ch
   expect(r.error).toBeUndefined();
   const fixed = await verifyUntilAllPass(adminLogin(), declared(), 5 * MIN);
   timings["verify: re-apply, then all-PASS after"] = fixed.seconds;
+});
+
+/*
+ * Day-2: one change after another on the converged host, through the stand-in taught the
+ * provider's diff rules (engine.ts, commandState): what each apply does must be what the
+ * change table (stacks/changes.ts) says; a tenant container with a marker in its volume
+ * survives everything; the daemon and the app restart only where the table says; /healthz
+ * is polled throughout and the app's downtime is reported per change.
+ */
+const commandState: CommandState = new Map();
+const day2 = (config: Record<string, unknown>, extra: Parameters<typeof applyStack>[2] = {}) =>
+  apply(config, { commandState, ...extra });
+/** `e2e-<name>` of every command the apply did something to, by action. */
+function actionsOf(r: ApplyResult): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const a of r.actions)
+    if (a.action !== "same") (out[a.action] ??= []).push(a.name.replace(/^e2e-/, ""));
+  for (const k of Object.keys(out)) out[k].sort();
+  return out;
+}
+/** What the table's row for `key` says the commands do (Docker resources aside). */
+function tableSays(key: string): Record<string, string[]> {
+  const row = CHANGE_TABLE.find((r) => r.key === key)!;
+  const commandNames = [...commandState.keys()].map((n) => n.replace(/^e2e-/, "")).sort();
+  const out: Record<string, string[]> = {};
+  const update = row.plan.update === "*" ? commandNames : (row.plan.update ?? []);
+  const isCommand = (n: string) => commandNames.includes(n) || /-(unit|env-file)$/.test(n);
+  for (const [k, v] of [
+    ["update", update],
+    ["replace", row.plan.replace ?? []],
+    ["create", row.plan.create ?? []],
+    ["delete", row.plan.delete ?? []],
+  ] as const) {
+    const names = [...v].filter(isCommand).sort();
+    if (names.length) out[k] = names;
+  }
+  return out;
+}
+const MONITOR_LOG = "/tmp/hd-healthz.log";
+const guestNow = async () => Number((await vm.run("date +%s.%N")).trim());
+/** Longest stretch without a /healthz answer between t0 and t1 (guest clock), in seconds. */
+async function downtime(t0: number, t1: number): Promise<number> {
+  const samples = (await vm.run(`cat ${MONITOR_LOG}`))
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" "))
+    .map(([t, s]) => ({ t: Number(t), up: s === "up" }))
+    .filter((s) => s.t >= t0 && s.t <= t1);
+  let worst = 0;
+  let downSince: number | undefined;
+  for (const s of samples) {
+    if (!s.up) downSince ??= s.t;
+    else if (downSince !== undefined) {
+      worst = Math.max(worst, s.t - downSince);
+      downSince = undefined;
+    }
+  }
+  if (downSince !== undefined) worst = Math.max(worst, t1 - downSince);
+  return worst;
+}
+const downtimes: Record<string, number> = {};
+/** Start times of the rootless daemon and the app (monotonic µs), to tell what restarted. */
+const startTimes = async () => ({
+  daemon: (
+    await sudo(
+      "systemctl --user -M provisioner@ show -p ActiveEnterTimestampMonotonic --value docker.service",
+    )
+  ).trim(),
+  app: (
+    await vm.run("systemctl show -p ActiveEnterTimestampMonotonic --value provisioner.service")
+  ).trim(),
+});
+/** The tenant containers (id, running) and the marker in tenant-data's volume. */
+async function tenants(): Promise<string> {
+  const deadline = Date.now() + 2 * MIN;
+  for (;;) {
+    const r = await vm.exec(
+      `sudo -n runuser -u provisioner -- env XDG_RUNTIME_DIR=/run/user/1001 DOCKER_HOST=unix:///run/user/1001/docker.sock sh -c ${shellQuote(
+        "docker inspect -f '{{.Name}} {{.Id}} {{.State.Running}}' tenant-acme tenant-data && docker exec tenant-data cat /data/marker",
+      )}`,
+    );
+    if (r.code === 0 && !r.stdout.includes(" false")) return r.stdout.trim();
+    if (Date.now() > deadline) throw new Error(`tenants not back: ${r.stdout}${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+}
+/**
+ * Applies `config` and checks the result against the table's row for `key`; returns the apply,
+ * the app's downtime during it and what restarted.
+ */
+async function change(
+  label: string,
+  key: string | undefined,
+  config: Record<string, unknown>,
+  extra: Parameters<typeof applyStack>[2] = {},
+) {
+  const before = await startTimes();
+  const t0 = await guestNow();
+  const r = await day2(config, extra);
+  const t1 = await guestNow();
+  report(r, `day-2: ${label}`);
+  const after = await startTimes();
+  downtimes[label] = await downtime(t0, t1 + 1);
+  if (key) expect([label, actionsOf(r)]).toEqual([label, tableSays(key)]);
+  return {
+    r,
+    daemonRestarted: before.daemon !== after.daemon,
+    appRestarted: before.app !== after.app,
+  };
+}
+
+test("day-2: a tenant with data, /healthz watched, and the stand-in's state of the converged host", async () => {
+  await asUser(
+    "docker run -d --restart=always --name tenant-data -v tenant-data:/data local/busybox sh -c 'test -s /data/marker || head -c 12 /dev/urandom | od -An -tx1 | tr -d \" \\n\" >/data/marker; exec sleep 2147483647'",
+  );
+  await vm.run(
+    `setsid nohup sh -c 'while :; do if curl -sf -m 1 -o /dev/null http://127.0.0.1:3000/healthz; then s=up; else s=down; fi; echo "$(date +%s.%N) $s"; sleep 0.2; done' >${MONITOR_LOG} 2>&1 </dev/null &`,
+  );
+  // a first apply with state records every command (each finds nothing to do) ...
+  const first = await day2(stackConfig());
+  expect(first.error).toBeUndefined();
+  for (const c of first.commands)
+    expect([c.name, c.stdout]).toEqual([c.name, expect.stringContaining("no change")]);
+  // ... and then an up with nothing changed runs nothing at all
+  const noop = await day2(stackConfig());
+  expect(noop.error).toBeUndefined();
+  expect(noop.commands).toEqual([]);
+  expect(actionsOf(noop)).toEqual({});
+  timings["day-2: no-op up (nothing changed, nothing runs)"] = noop.seconds;
+  tenantsAtStart = await tenants();
+  expect(tenantsAtStart).toMatch(/^\/tenant-acme \w+ true\n\/tenant-data \w+ true\n[0-9a-f]{24}$/);
+});
+let tenantsAtStart = "";
+
+test("day-2: daemonConfig log-opts: daemon.json rewritten, the daemon restarted, nothing else", async () => {
+  const { r, daemonRestarted, appRestarted } = await change(
+    "daemonConfig log-opts",
+    "daemonConfig",
+    stackConfig({
+      daemonConfig: { icc: false, "log-opts": { "max-size": "20m", "max-file": "4" } },
+    }),
+  );
+  expect(r.error).toBeUndefined();
+  expect([daemonRestarted, appRestarted]).toEqual([true, false]);
+  expect(await asUser("cat ~/.config/docker/daemon.json")).toContain('"max-size": "20m"');
+  expect(await tenants()).toBe(tenantsAtStart);
+});
+
+test("day-2: a daemonConfig value the daemon refuses: the previous daemon.json is back, the daemon runs, the up fails with the daemon's words", async () => {
+  const good = await asUser("cat ~/.config/docker/daemon.json");
+  const { r } = await change(
+    "daemonConfig refused value",
+    undefined,
+    stackConfig({
+      daemonConfig: {
+        icc: false,
+        "log-opts": { "max-size": "20m", "max-file": "4", "no-such-opt": "1" },
+      },
+    }),
+  );
+  expect(r.error?.message).toMatch(/refused the new daemon\.json/);
+  expect(r.error?.message).toMatch(/no-such-opt/);
+  expect(r.error?.message).toMatch(
+    /restored the previous daemon\.json and restarted the daemon on it/,
+  );
+  expect(await asUser("cat ~/.config/docker/daemon.json")).toBe(good);
+  expect(await tenants()).toBe(tenantsAtStart);
+  await verifyUntilAllPass(adminLogin(), declared(), 3 * MIN);
+});
+
+test("day-2: a connection cut in the middle of a daemon.json update, then a re-run: it converges", async () => {
+  const config = stackConfig({
+    daemonConfig: { icc: false, "log-opts": { "max-size": "30m", "max-file": "4" } },
+  });
+  const cut = await day2(config, { cut: { name: "e2e-docker-daemon-json", afterMs: 1500 } });
+  expect(cut.error?.message).toMatch(/e2e-docker-daemon-json|connection closed/);
+  const again = await change("daemonConfig after a cut", undefined, config);
+  expect(again.r.error).toBeUndefined();
+  expect(actionsOf(again.r)).toEqual({ update: ["docker-daemon-json"] });
+  expect(await asUser("cat ~/.config/docker/daemon.json")).toContain('"max-size": "30m"');
+  expect(await tenants()).toBe(tenantsAtStart);
+});
+
+test("day-2: the service user's shell: usermod, nothing restarts; a rename is refused before anything changes", async () => {
+  const shell = await change(
+    "serviceUserShell",
+    "serviceUserShell",
+    stackConfig({ serviceUserShell: "/bin/sh" }),
+  );
+  expect(shell.r.error).toBeUndefined();
+  expect([shell.daemonRestarted, shell.appRestarted]).toEqual([false, false]);
+  expect((await vm.run("getent passwd provisioner | cut -d: -f7")).trim()).toBe("/bin/sh");
+  const before = await vm.run(FINGERPRINT);
+  const renamed = await day2(stackConfig({ serviceUser: "builder" }));
+  expect(renamed.error?.message).toMatch(/renaming it to builder in place is refused/);
+  expect(renamed.commands.map((c) => c.name)).toEqual([]);
+  expect((await vm.exec("id builder")).code).not.toBe(0);
+  expect(await vm.run(FINGERPRINT)).toBe(before);
+  expect(await tenants()).toBe(tenantsAtStart);
+});
+
+test("day-2: a service added, its secret changed, then removed: only that service's steps", async () => {
+  const worker = {
+    name: "worker",
+    description: "day-2 worker (e2e fixture)",
+    execStart: "/usr/bin/sleep infinity",
+    secretEnvironment: ["TOKEN"],
+  };
+  const services = (stackConfig().services as Record<string, unknown>[]).concat([worker]);
+  const secrets = (token: string) => ({
+    provisioner: { ADMIN_TOKEN: "e2e-secret-token" },
+    worker: { TOKEN: token },
+  });
+  const added = await change(
+    "service added",
+    undefined,
+    stackConfig({ services, serviceSecrets: secrets("one") }),
+  );
+  expect(added.r.error).toBeUndefined();
+  expect(actionsOf(added.r)).toEqual({
+    create: ["worker-env-file", "worker-unit"],
+    update: ["ssh-ready"],
+  });
+  expect(added.appRestarted).toBe(false);
+  expect((await vm.run("systemctl is-active worker.service")).trim()).toBe("active");
+  const workerStart = () =>
+    vm.run("systemctl show -p ActiveEnterTimestampMonotonic --value worker.service");
+  const t = await workerStart();
+  const rotated = await change(
+    "service secret changed",
+    undefined,
+    stackConfig({ services, serviceSecrets: secrets("two") }),
+  );
+  expect(rotated.r.error).toBeUndefined();
+  expect(actionsOf(rotated.r)).toEqual({ update: ["worker-env-file"] });
+  expect(await workerStart()).not.toBe(t);
+  expect(rotated.appRestarted).toBe(false);
+  const removed = await change(
+    "service removed",
+    undefined,
+    stackConfig({ services: stackConfig().services, serviceSecrets: secrets("two") }),
+  );
+  expect(removed.r.error).toBeUndefined();
+  expect(actionsOf(removed.r)).toEqual({
+    delete: ["worker-env-file", "worker-unit"],
+    update: ["ssh-ready"],
+  });
+  expect((await vm.exec("systemctl cat worker.service")).code).not.toBe(0);
+  expect((await vm.exec("sudo -n test -e /etc/hardened-docker/worker.env")).code).not.toBe(0);
+  expect(removed.appRestarted).toBe(false);
+  expect(await tenants()).toBe(tenantsAtStart);
+});
+
+test("day-2: an app execStart that exits at once: the previous unit is back and running, the up fails with systemd's status", async () => {
+  const unitBefore = await vm.run("cat /etc/systemd/system/provisioner.service");
+  const services = (stackConfig().services as Record<string, unknown>[]).map((s) => ({
+    ...s,
+    execStart: "/usr/bin/false",
+  }));
+  const bad = await change("app execStart exits at once", undefined, stackConfig({ services }));
+  expect(bad.r.error?.message).toMatch(
+    /provisioner\.service restarted on its new unit file did not stay up/,
+  );
+  expect(bad.r.error?.message).toMatch(/restored its previous unit file and restarted it/);
+  expect(bad.r.error?.message).toMatch(/\/usr\/bin\/false/);
+  expect(await vm.run("cat /etc/systemd/system/provisioner.service")).toBe(unitBefore);
+  expect((await vm.run("systemctl is-active provisioner.service")).trim()).toBe("active");
+  expect(await vm.run("curl -sf http://127.0.0.1:3000/healthz")).toBe('{"status":"ok"}');
+});
+
+test("day-2: a rotated admin key: every step updates and finds nothing to do, nothing restarts", async () => {
+  const admin2 = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@admin-rotated" });
+  await sudo(`printf '%s\\n' ${shellQuote(admin2.public)} >>/home/admin/.ssh/authorized_keys`);
+  const rotated = await change(
+    "admin key rotated",
+    "privateKey",
+    stackConfig({ privateKey: admin2.private }),
+  );
+  expect(rotated.r.error).toBeUndefined();
+  for (const c of rotated.r.commands)
+    expect([c.name, c.connection.privateKey, c.stdout]).toEqual([
+      c.name,
+      admin2.private,
+      expect.stringContaining("no change"),
+    ]);
+  expect([rotated.daemonRestarted, rotated.appRestarted]).toEqual([false, false]);
+  // back to the declared stack (the first key, the declared daemon.json and shell)
+  const back = await change("back to the declared stack", undefined, stackConfig());
+  expect(back.r.error).toBeUndefined();
+  expect((await vm.run("getent passwd provisioner | cut -d: -f7")).trim()).toBe("/bin/bash");
+  expect(await tenants()).toBe(tenantsAtStart);
+  await vm.exec("pkill -f hd-healthz; true");
+  console.log(
+    `day-2 downtime of the app (s without /healthz, 0.2 s polling):\n${Object.entries(downtimes)
+      .map(([k, v]) => `  ${k}: ${v.toFixed(1)}`)
+      .join("\n")}`,
+  );
+  for (const [k, v] of Object.entries(downtimes)) timings[`day-2 app downtime: ${k}`] = v;
+  await verifyUntilAllPass(adminLogin(), declared(), 3 * MIN);
 });
 
 test("reboot: with nobody logged in, the daemon, the app and the tenant come back", async () => {
