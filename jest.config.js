@@ -5,6 +5,8 @@ module.exports = {
     {
       displayName: "unit",
       testEnvironment: "node",
+      // the system tools the tests run: installed as root, else one clear failure up front
+      globalSetup: "<rootDir>/test/tools.ts",
       transform: { "^.+\\.ts$": tsJest },
       testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
     },

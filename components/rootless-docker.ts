@@ -59,7 +59,10 @@ export interface DockerSettings {
   readonly sha256?: string;
   /** SHA-256 of `docker-rootless-extras-<version>.tgz` (static only, required there). */
   readonly rootlessExtrasSha256?: string;
-  /** Keys of the rootless daemon's daemon.json. @default log rotation, no-new-privileges, icc off */
+  /**
+   * Keys of the rootless daemon's daemon.json, merged over the defaults.
+   * @default { "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "3" }, "no-new-privileges": true } (icc stays Docker's default, on)
+   */
   readonly daemonConfig?: DaemonConfig;
   /**
    * Sets `net.ipv4.ip_unprivileged_port_start` so rootless containers can publish ports

@@ -30,7 +30,7 @@ export const SOCKET_PROXY_START = `umask 077 && printf '%s' "$${SOCKET_PROXY_CON
 export interface SocketProxySettings extends SocketProxyPolicy {
   /** @default true when the `socketProxy` block is present */
   readonly enabled?: boolean;
-  /** @default DEFAULT_SOCKET_PROXY_IMAGE */
+  /** @default "docker.io/library/haproxy:3.2.9-alpine" */
   readonly image?: string;
   /** CPU limit in cores. @default 0.15 */
   readonly cpus?: number;

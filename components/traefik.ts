@@ -42,7 +42,7 @@ export interface TraefikDashboardSettings extends TraefikDashboardArgs {
 export interface TraefikSettings {
   /** @default true when the `traefik` block is present */
   readonly enabled?: boolean;
-  /** @default DEFAULT_TRAEFIK_IMAGE */
+  /** @default "docker.io/library/traefik:v3.6.2" */
   readonly image?: string;
   /**
    * Host port for the `web` entrypoint. Below 1024 the rootless daemon can publish it only

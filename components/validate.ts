@@ -342,13 +342,48 @@ export function checkKnownKeys(
   known: readonly string[],
 ): void {
   for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new InvalidArgument(
-        `${field}.${key}`,
-        value[key],
-        `a known key of ${field} (${known.join(", ")})`,
-        "Check the spelling.",
-      );
-    }
+    if (!known.includes(key)) throw new UnknownKey(field, key, value[key], known);
   }
+}
+
+/** A key that is not one of `known`: names its value and the nearest known key. */
+export class UnknownKey extends InvalidArgument {
+  constructor(field: string, key: string, value: unknown, known: readonly string[]) {
+    super(`${field}.${key}`, value, "");
+    const near = nearest(key, known);
+    const shown = value === undefined ? "" : ` (its value: ${describe(value)})`;
+    this.message = `${field}.${key}: unknown key${shown}.${
+      near ? ` Did you mean ${near}?` : ""
+    } Known keys of ${field}: ${known.join(", ")}.`;
+  }
+}
+
+/** The known word closest to `word` (same letters in another case, or at most 2 edits). */
+export function nearest(word: string, known: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === lower ? 0 : editDistance(lower, k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.min(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
 }

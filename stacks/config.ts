@@ -284,7 +284,11 @@ export function plainConfigSource(values: Readonly<Record<string, unknown>>): Co
 }
 
 /** Fails on config keys of this project that the program does not know. */
-export function checkConfigKeys(keys: readonly string[]): void {
-  const own = Object.fromEntries(keys.map((k) => [k, true]));
+export function checkConfigKeys(
+  config: Readonly<Record<string, unknown>> | readonly string[],
+): void {
+  const own = Array.isArray(config)
+    ? Object.fromEntries((config as readonly string[]).map((k) => [k, undefined]))
+    : (config as Record<string, unknown>);
   checkKnownKeys("config", own, CONFIG_KEYS);
 }

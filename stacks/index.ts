@@ -8,6 +8,7 @@ import { checkConfigKeys, hostArgsFromConfig, pulumiConfigSource } from "./confi
 
 const project = pulumi.getProject();
 const prefix = `${project}:`;
+// keys only: a value could be a secret, and an error message must never show one
 checkConfigKeys(
   Object.keys(pulumi.runtime.allConfig())
     .filter((k) => k.startsWith(prefix))

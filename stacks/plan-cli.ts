@@ -3,26 +3,81 @@
  *
  * Writes `<out>/<host>.plan.txt` and `<out>/<host>.plan.json`: every resource the host's stack
  * would register, with its inputs (scripts, unit files, container specs), secrets redacted.
- * Needs no Pulumi CLI, backend or credential: encrypted (`secure:`) values and a missing
- * `privateKey` are replaced by placeholders that never reach the output.
+ * Needs no Pulumi CLI, backend or credential: encrypted (`secure:`) values are replaced by
+ * placeholders that never reach the output. It refuses what `pulumi up` would refuse: a secret
+ * the stack needs and its file does not hold (a note only for the template stacks), and a
+ * secret written in clear text.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ParseArgsConfig, parseArgs } from "node:util";
+import { nearest } from "../components/validate";
+import { checkConfigKeys } from "./config";
 import { collectPlan, renderPlanText } from "./plan";
-import { planInputFromStackFile, stackNames } from "./stack-file";
+import {
+  StackFileError,
+  TEMPLATE_STACKS,
+  planInputFromStackFile,
+  secretProblems,
+  stackNames,
+} from "./stack-file";
 
 const ROOT = join(__dirname, "..");
-function usage(message?: string): never {
-  if (message) console.error(`plan: ${message}`);
-  console.error(
-    "usage: npm run plan -- --stack <host> [--stack <host>...] | --all [--out <dir>] [--stdout]",
-  );
-  process.exit(2);
+
+/** The options, once: the parser and the usage text both come from this table. */
+const OPTIONS = {
+  stack: {
+    type: "string",
+    multiple: true,
+    value: "<host>",
+    help: "plan stacks/Pulumi.<host>.yaml (repeatable)",
+  },
+  all: { type: "boolean", help: "plan every stack in stacks/" },
+  out: { type: "string", value: "<dir>", help: "where the plans go (default: plans)" },
+  "stacks-dir": {
+    type: "string",
+    value: "<dir>",
+    help: "where the stack files are (default: stacks)",
+  },
+  stdout: { type: "boolean", help: "also print the plan text" },
+  help: { type: "boolean", short: "h", help: "this text" },
+  version: { type: "boolean", help: "the version of hardened-docker" },
+  one: { type: "boolean", internal: true },
+} as const;
+
+export const PLAN_USAGE = [
+  "usage: npm run plan -- --stack <host> [--stack <host>...] | --all [options]",
+  "",
+  ...Object.entries(OPTIONS)
+    .filter(([, o]) => !("internal" in o))
+    .map(([name, o]) => {
+      const short = "short" in o ? `-${o.short}, ` : "    ";
+      const flag = `${short}--${name}${"value" in o ? ` ${o.value}` : ""}`;
+      return `  ${flag.padEnd(24)} ${"help" in o ? o.help : ""}`;
+    }),
+  "",
+  "Exit code: 0 planned, 1 a stack failed (its error names it), 2 bad arguments.",
+].join("\n");
+
+class UsageError extends Error {}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+  return `hardened-docker ${pkg.version}`;
 }
 
-async function planOne(stack: string, out: string, toStdout: boolean): Promise<void> {
-  const input = planInputFromStackFile(stack);
+async function planOne(stack: string, dir: string, out: string, toStdout: boolean): Promise<void> {
+  const input = planInputFromStackFile(stack, dir);
+  checkConfigKeys(input.config); // before the program: the message can show the value
+  const secrets = secretProblems(stack, dir);
+  if (secrets.clearText.length) throw new Error(secrets.clearText.join("\n"));
+  if (secrets.unset.length) {
+    const what = secrets.unset.map((u) => `\n  ${u}`).join("");
+    if (!TEMPLATE_STACKS.includes(stack))
+      throw new Error(`pulumi up would refuse it: secrets not set:${what}`);
+    console.error(`plan ${stack}: note (a template stack): set these before an up:${what}`);
+  }
   /* eslint-disable @typescript-eslint/no-require-imports */
   const plan = await collectPlan(
     {
@@ -44,30 +99,76 @@ async function planOne(stack: string, out: string, toStdout: boolean): Promise<v
     );
 }
 
-async function main(argv: string[]): Promise<void> {
-  const stacks: string[] = [];
-  let all = false;
-  let one = false;
-  let out = join(ROOT, "plans");
-  let toStdout = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--stack") stacks.push(argv[++i] ?? usage("--stack needs a name"));
-    else if (a === "--all") all = true;
-    else if (a === "--out") out = argv[++i] ?? usage("--out needs a directory");
-    else if (a === "--stdout") toStdout = true;
-    else if (a === "--one") one = true;
-    else usage(`unknown argument ${a}`);
+/** The whole command; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let values: {
+    stack?: string[];
+    all?: boolean;
+    out?: string;
+    "stacks-dir"?: string;
+    stdout?: boolean;
+    help?: boolean;
+    version?: boolean;
+    one?: boolean;
+  };
+  let stacks: string[];
+  let dir: string;
+  try {
+    const options = Object.fromEntries(
+      Object.entries(OPTIONS).map(([k, o]) => [
+        k,
+        {
+          type: o.type,
+          ...("multiple" in o ? { multiple: true } : {}),
+          ...("short" in o ? { short: o.short } : {}),
+        },
+      ]),
+    ) as NonNullable<ParseArgsConfig["options"]>;
+    try {
+      values = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+        .values as typeof values;
+    } catch (e) {
+      const message = (e as Error).message.replace(/\. To specify a positional.*$/s, "");
+      const flag = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
+      const near = flag === undefined ? undefined : nearest(flag, Object.keys(OPTIONS));
+      throw new UsageError(`${message}${near ? `; did you mean --${near}?` : ""}`);
+    }
+    if (values.help) {
+      console.log(PLAN_USAGE);
+      return 0;
+    }
+    if (values.version) {
+      console.log(version());
+      return 0;
+    }
+    dir = values["stacks-dir"] ?? join(ROOT, "stacks");
+    const known = stackNames(dir);
+    stacks = [...new Set([...(values.stack ?? []), ...(values.all ? known : [])])];
+    if (stacks.length === 0) throw new UsageError("name a --stack <host>, or --all");
+    for (const s of stacks)
+      if (!known.includes(s))
+        throw new UsageError(
+          `no Pulumi.${s}.yaml in ${values["stacks-dir"] ?? "stacks"} (have: ${known.join(", ") || "none"})`,
+        );
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`plan: ${e.message}\nRun 'npm run plan -- --help' for the options.`);
+    return 2;
   }
-  const known = stackNames();
-  if (all) stacks.push(...known);
-  if (stacks.length === 0) usage();
-  for (const s of stacks)
-    if (!known.includes(s))
-      usage(`no stacks/Pulumi.${s}.yaml (have: ${known.join(", ") || "none"})`);
-  if (one || stacks.length === 1) return planOne(stacks[0], out, toStdout);
+  const out = values.out ?? join(ROOT, "plans");
+  const toStdout = values.stdout === true;
+  if (values.one || stacks.length === 1) {
+    try {
+      await planOne(stacks[0], dir, out, toStdout);
+      return 0;
+    } catch (e) {
+      const message = e instanceof StackFileError || e instanceof Error ? e.message : String(e);
+      console.error(`plan ${stacks[0]}: ${message}`);
+      return 1;
+    }
+  }
   // one process per stack: the SDK's runtime state is per process
-  let failed = 0;
+  const failed: string[] = [];
   for (const s of stacks) {
     const r = spawnSync(
       process.execPath,
@@ -79,21 +180,29 @@ async function main(argv: string[]): Promise<void> {
         s,
         "--out",
         out,
+        "--stacks-dir",
+        dir,
         ...(toStdout ? ["--stdout"] : []),
       ],
       { stdio: "inherit" },
     );
-    if (r.status !== 0) failed++;
+    if (r.status !== 0) failed.push(s);
   }
-  if (failed) {
-    console.error(`plan: ${failed} of ${stacks.length} stacks failed`);
-    process.exit(1);
+  if (failed.length) {
+    console.error(`plan: ${failed.length} of ${stacks.length} stacks failed: ${failed.join(", ")}`);
+    return 1;
   }
+  return 0;
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((e: unknown) => {
-    console.error(`plan: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(1);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(`plan: ${e instanceof Error ? e.message : String(e)}`);
+      process.exitCode = 1;
+    },
+  );
 }

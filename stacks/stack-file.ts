@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { YAMLError, parse } from "yaml";
 
 const ROOT = join(__dirname, "..");
 
@@ -19,6 +19,17 @@ const PREFIX = "hardened-docker:";
 /** A syntactically valid stand-in for a bcrypt htpasswd line (the real ones are secret). */
 const PLACEHOLDER_USER = `plan:$2y$05$${".".repeat(53)}`;
 
+/** A stack file that cannot be read or is not a stack file; the message names file and line. */
+export class StackFileError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "StackFileError";
+  }
+}
+
 /** Stack names that have a `stacks/Pulumi.<name>.yaml`. */
 export function stackNames(dir = join(ROOT, "stacks")): string[] {
   return readdirSync(dir)
@@ -32,9 +43,7 @@ export function stackNames(dir = join(ROOT, "stacks")): string[] {
  * file, or missing) replaced by a placeholder the program accepts.
  */
 export function planInputFromStackFile(stack: string, dir = join(ROOT, "stacks")): StackConfig {
-  const doc = parse(readFileSync(join(dir, `Pulumi.${stack}.yaml`), "utf8")) as {
-    config?: Record<string, unknown>;
-  } | null;
+  const doc = readStackFile(join(dir, `Pulumi.${stack}.yaml`));
   const config: Record<string, unknown> = {};
   const secretKeys = new Set<string>();
   for (const [key, value] of Object.entries(doc?.config ?? {})) {
@@ -64,8 +73,105 @@ export function planInputFromStackFile(stack: string, dir = join(ROOT, "stacks")
   return { stack, config, secretKeys: [...secretKeys].sort() };
 }
 
+/**
+ * Parses a stack file. @throws StackFileError naming the file (and line:column for YAML
+ * errors) when it cannot be read, is not YAML, or its `config` is not a mapping.
+ */
+function readStackFile(file: string): { config?: Record<string, unknown> } | null {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new StackFileError(file, `${file}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parse(text, { uniqueKeys: true });
+  } catch (e) {
+    if (e instanceof YAMLError) {
+      const at = e.linePos?.[0];
+      const reason = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+      throw new StackFileError(file, `${file}${at ? `:${at.line}:${at.col}` : ""}: ${reason}`);
+    }
+    throw e;
+  }
+  if (doc === null || doc === undefined) return null;
+  const isMap = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isMap(doc))
+    throw new StackFileError(file, `${file}: not a stack file (want a mapping with config:)`);
+  const config = (doc as { config?: unknown }).config;
+  if (config !== undefined && config !== null && !isMap(config))
+    throw new StackFileError(file, `${file}: config: want a mapping of <project>:<key> to values`);
+  return doc as { config?: Record<string, unknown> };
+}
+
 function hasSecretEnvironment(config: Record<string, unknown>): boolean {
   return ((config.services as { secretEnvironment?: unknown[] }[] | undefined) ?? []).some(
     (s) => (s.secretEnvironment ?? []).length > 0,
   );
+}
+
+/** Stack files shipped as templates (not hosts): `verify --all-stacks` skips them. */
+export const TEMPLATE_STACKS: readonly string[] = ["example", "local"];
+
+export interface SecretProblems {
+  /** Secrets that `pulumi up` needs and the file does not hold, with the command to set each. */
+  readonly unset: readonly string[];
+  /** Values that must be secrets but sit in the file in clear text. */
+  readonly clearText: readonly string[];
+}
+
+const isSecure = (v: unknown) => typeof v === "object" && v !== null && "secure" in v;
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * What `pulumi up` would refuse (or regret) about a stack file's secrets: the private key or a
+ * declared secret environment value never set, a dashboard without users, and any of them
+ * written in clear text (a private key committed to the repository).
+ */
+export function secretProblems(stack: string, dir = join(ROOT, "stacks")): SecretProblems {
+  const file = join(dir, `Pulumi.${stack}.yaml`);
+  const raw = readStackFile(file)?.config ?? {};
+  const get = (k: string) => raw[`${PREFIX}${k}`];
+  const unset: string[] = [];
+  const clearText: string[] = [];
+  const key = get("privateKey");
+  if (key === undefined)
+    unset.push(`privateKey: pulumi config set --secret privateKey -s ${stack} < <admin key file>`);
+  else if (!isSecure(key))
+    clearText.push(
+      `privateKey is in clear text in ${file}: delete the line, rotate the key, and set the new one with pulumi config set --secret privateKey -s ${stack} < <admin key file>`,
+    );
+  const secrets = get("serviceSecrets");
+  const services = Array.isArray(get("services")) ? (get("services") as unknown[]) : [];
+  for (const svc of services.filter(isMapping)) {
+    const names = Array.isArray(svc.secretEnvironment) ? svc.secretEnvironment : [];
+    for (const v of names) {
+      const path = `serviceSecrets.${String(svc.name)}.${String(v)}`;
+      if (isSecure(secrets)) continue; // one secret object: its content cannot be seen
+      const forService = isMapping(secrets) ? secrets[String(svc.name)] : undefined;
+      if (isSecure(forService)) continue;
+      const value = isMapping(forService) ? forService[String(v)] : undefined;
+      if (value === undefined)
+        unset.push(`${path}: pulumi config set --secret --path '${path}' <value> -s ${stack}`);
+      else if (!isSecure(value))
+        clearText.push(
+          `${path} is in clear text in ${file}: set it with pulumi config set --secret --path '${path}' <value> -s ${stack}`,
+        );
+    }
+  }
+  const traefik = get("traefik");
+  const users = get("traefikDashboardUsers");
+  if (isMapping(traefik) && traefik.dashboard !== undefined) {
+    if (users === undefined)
+      unset.push(
+        `traefikDashboardUsers: pulumi config set --secret --path 'traefikDashboardUsers[0]' "$(htpasswd -nbB admin <password>)" -s ${stack}`,
+      );
+    else if (!isSecure(users) && !(Array.isArray(users) && users.every(isSecure)))
+      clearText.push(
+        `traefikDashboardUsers is in clear text in ${file}: set it with pulumi config set --secret --path 'traefikDashboardUsers[0]' ... -s ${stack}`,
+      );
+  }
+  return { unset, clearText };
 }

@@ -148,7 +148,7 @@ test("plan refuses an unknown stack, naming the ones it has", () => {
     encoding: "utf8",
   });
   expect(r.status).toBe(2);
-  expect(r.stderr).toMatch(/no stacks\/Pulumi\.nope\.yaml \(have: example, local\)/);
+  expect(r.stderr).toMatch(/no Pulumi\.nope\.yaml in stacks \(have: example, local\)/);
 }, 30_000);
 
 /**

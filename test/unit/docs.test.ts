@@ -1,0 +1,45 @@
+/**
+ * TSDoc `@default`s that restate a value defined in code must state that value (an editor's
+ * hover is where a user of the components reads them), and npm test's own tool check.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULT_SOCKET_PROXY_IMAGE } from "../../components/socket-proxy";
+import { DEFAULT_TRAEFIK_IMAGE } from "../../components/traefik";
+import { DEFAULT_DAEMON_CONFIG } from "../../components/render/daemon-json";
+import { ensureTools, missingTools } from "../tools";
+
+const source = (f: string) => readFileSync(join(__dirname, "..", "..", "components", f), "utf8");
+/** The `@default` of the doc comment right above `readonly <field>`. */
+function defaultOf(file: string, field: string): string {
+  const m = new RegExp(
+    `@default ([^\\n]*?)\\s*(?:\\*/)?\\n(?:\\s*\\*/\\n)?\\s*readonly ${field}\\??:`,
+  ).exec(source(file));
+  if (!m) throw new Error(`no @default above ${field} in ${file}`);
+  return m[1];
+}
+
+test("the proxy's and Traefik's image defaults name the images, not constants", () => {
+  expect(defaultOf("socket-proxy.ts", "image")).toBe(JSON.stringify(DEFAULT_SOCKET_PROXY_IMAGE));
+  expect(defaultOf("traefik.ts", "image")).toBe(JSON.stringify(DEFAULT_TRAEFIK_IMAGE));
+});
+
+test("daemonConfig's default is the config the renderer merges (icc is not in it)", () => {
+  const doc = defaultOf("rootless-docker.ts", "daemonConfig");
+  const json = /^(\{.*\}) \(/.exec(doc)?.[1];
+  expect(JSON.parse(json ?? "null")).toEqual(DEFAULT_DAEMON_CONFIG);
+  expect(DEFAULT_DAEMON_CONFIG).not.toHaveProperty("icc");
+  expect(doc).not.toMatch(/icc off/);
+});
+
+test("npm test's tool check names the missing tools and the exact apt command", () => {
+  const tools = { "hd-no-such-tool": "hd-pkg-b", bash: "bash", "hd-other-missing": "hd-pkg-a" };
+  expect(missingTools(tools)).toEqual({
+    missing: ["hd-no-such-tool", "hd-other-missing"],
+    install: "apt-get update && apt-get install -y --no-install-recommends hd-pkg-a hd-pkg-b",
+  });
+  expect(() => ensureTools(tools, { HD_NO_INSTALL: "1" })).toThrow(
+    "npm test needs hd-no-such-tool, hd-other-missing, missing here. Install them with:\n  sudo sh -c 'apt-get update && apt-get install -y --no-install-recommends hd-pkg-a hd-pkg-b'",
+  );
+  expect(() => ensureTools({ bash: "bash" })).not.toThrow();
+});
