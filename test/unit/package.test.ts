@@ -3,7 +3,16 @@
  * that imports "hardened-docker" through package.json's exports.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -34,7 +43,12 @@ test("builds, and a consumer program compiles and loads against the package", ()
   mkdirSync(join(dir, "node_modules"));
   symlinkSync(root, join(dir, "node_modules", "hardened-docker"));
   symlinkSync(join(root, "node_modules", "@pulumi"), join(dir, "node_modules", "@pulumi"));
-  symlinkSync(join(root, "node_modules", "@types"), join(dir, "node_modules", "@types"));
+  // the consumer's own @types/node only: the package must bring every other type it needs
+  mkdirSync(join(dir, "node_modules", "@types"));
+  symlinkSync(
+    join(root, "node_modules", "@types", "node"),
+    join(dir, "node_modules", "@types", "node"),
+  );
   writeFileSync(join(dir, "index.ts"), CONSUMER);
   writeFileSync(
     join(dir, "tsconfig.json"),
@@ -72,3 +86,58 @@ test("builds, and a consumer program compiles and loads against the package", ()
   );
   expect(help).toContain("usage: hardened-docker verify");
 }, 120_000);
+
+/** Files under `dir` (recursively) whose name ends with `suffix`. */
+function filesUnder(dir: string, suffix: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory()
+      ? filesUnder(join(dir, e.name), suffix)
+      : e.name.endsWith(suffix)
+        ? [join(dir, e.name)]
+        : [],
+  );
+}
+
+test("what the published files import resolves from the package's own dependencies (not its devDependencies)", () => {
+  // runs after the build above
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    files: string[];
+    dependencies: Record<string, string>;
+  };
+  const deps = new Set(Object.keys(pkg.dependencies));
+  const missing = new Set<string>();
+  for (const dir of pkg.files.filter((f) => f.startsWith("dist/")))
+    for (const file of [
+      ...filesUnder(join(root, dir), ".d.ts"),
+      ...filesUnder(join(root, dir), ".js"),
+    ]) {
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(/(?:from |import\(|require\()"([^"./][^"]*)"/g)) {
+        const spec = m[1];
+        if (spec.startsWith("node:") || builtinModules.includes(spec.split("/")[0])) continue;
+        const name = spec.startsWith("@")
+          ? spec.split("/").slice(0, 2).join("/")
+          : spec.split("/")[0];
+        // a .d.ts needs the package's types: its own, or @types/<name> among the dependencies
+        const typesOf = `@types/${name.replace(/^@([^/]+)\//, "$1__")}`;
+        const ok =
+          deps.has(name) && (!file.endsWith(".d.ts") || deps.has(typesOf) || hasOwnTypes(name));
+        if (!ok) missing.add(`${file.slice(root.length + 1)}: ${spec}`);
+      }
+    }
+  expect([...missing]).toEqual([]);
+});
+
+/** True when the installed package ships its own declarations (a types field, or main's .d.ts). */
+function hasOwnTypes(name: string): boolean {
+  const dir = join(root, "node_modules", name);
+  const p = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+    main?: string;
+    types?: string;
+    typings?: string;
+    exports?: unknown;
+  };
+  if (p.types ?? p.typings) return true;
+  if (JSON.stringify(p.exports ?? {}).includes('"types"')) return true;
+  return existsSync(join(dir, (p.main ?? "index.js").replace(/\.js$/, "") + ".d.ts"));
+}
