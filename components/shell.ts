@@ -57,13 +57,30 @@ hd_prev=''
 hd_exit() { local rc=$?; [ -z "$hd_prev" ] || rm -f -- "$hd_prev"; if [ "$rc" = 0 ] && [ "$hd_changes" = 0 ]; then printf 'hardened-docker: %s: no change\n' "$hd_step"; fi; return "$rc"; }
 trap hd_exit EXIT
 # wait_until SECONDS WHAT CMD...: poll CMD once a second until it succeeds or time runs out
+# (every 15 s of waiting it prints what it waits for and for how long: pulumi up shows it)
+hd_every=${"$"}{HD_PROGRESS_EVERY:-15}
 wait_until() {
-  local secs=$1 what=$2 deadline; shift 2
-  deadline=$(( $(date +%s) + secs ))
+  local secs=$1 what=$2 t0 now; shift 2
+  t0=$(date +%s)
   until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || die "timed out after $secs seconds waiting for $what"
+    now=$(date +%s)
+    [ "$now" -lt $((t0 + secs)) ] || die "timed out after $secs seconds waiting for $what"
+    if [ $((now - t0)) -gt 0 ] && [ $(((now - t0) % hd_every)) = 0 ]; then note "still waiting for $what ($((now - t0)) s of $secs)"; fi
     sleep 1
   done
+}
+# with_progress WHAT CMD...: runs CMD (its stdout discarded, its stderr kept); while it runs,
+# every 15 s prints that it is still WHAT. Returns CMD's status.
+with_progress() {
+  local what=$1 t0 pid n=0; shift
+  t0=$(date +%s)
+  "$@" >/dev/null &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1; n=$((n + 1))
+    if [ $((n % hd_every)) = 0 ] && kill -0 "$pid" 2>/dev/null; then note "still $what ($(( $(date +%s) - t0 )) s)"; fi
+  done
+  wait "$pid"
 }
 # write_file PATH MODE OWNER GROUP: stdin becomes PATH, atomically, only when content, mode or
 # owner differ. Sets file_changed=1 when it wrote. Never prints the content.

@@ -74,8 +74,11 @@ ${a.install === "docker-repo" ? dockerRepoDebian() : ""}
     changed "finished an interrupted dpkg run"
   fi
   if [ "${"$"}{#missing[@]}" -gt 0 ]; then
-    apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null
-    apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends "${"$"}{missing[@]}" >/dev/null \
+    # (apt waits up to 300 s for a dpkg lock another apt holds: progress lines say so)
+    with_progress "updating the apt lists (or waiting for the dpkg lock)" \
+      apt-get -q -o DPkg::Lock::Timeout=300 update
+    with_progress "installing ${"$"}{missing[*]} (or waiting for the dpkg lock)" \
+      apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends "${"$"}{missing[@]}" \
       || die "apt-get install ${"$"}{missing[*]} failed"
     changed "installed ${"$"}{missing[*]}"
   fi
@@ -85,7 +88,8 @@ ${a.install === "docker-repo" ? dockerRepoRhel() : ""}
   missing=()
   for p in "${"$"}{want[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ "${"$"}{#missing[@]}" -gt 0 ]; then
-    dnf -y -q install "${"$"}{missing[@]}" || die "dnf install ${"$"}{missing[*]} failed"
+    with_progress "installing ${"$"}{missing[*]}" dnf -y -q install "${"$"}{missing[@]}" \
+      || die "dnf install ${"$"}{missing[*]} failed"
     changed "installed ${"$"}{missing[*]}"
   fi
 fi

@@ -124,4 +124,19 @@ describe("remoteScript", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("timed out after 1 seconds waiting for the moon");
   });
+
+  test("long waits say what they wait for, and for how long (every 15 s; 1 s here)", () => {
+    const waited = run("HD_PROGRESS_EVERY=1; hd_every=1; wait_until 3 'the tide' false");
+    expect(waited.stdout).toMatch(
+      /hardened-docker: test-step: still waiting for the tide \(1 s of 3\)\n(.*\n)*.*still waiting for the tide \(2 s of 3\)/,
+    );
+    const slow = run(
+      "hd_every=1; with_progress 'copying the moon' sh -c 'echo hidden; sleep 2.5; echo err >&2'",
+    );
+    expect(slow.status).toBe(0);
+    expect(slow.stdout).toMatch(/^hardened-docker: test-step: still copying the moon \(\d s\)\n/);
+    expect(slow.stdout).not.toContain("hidden");
+    expect(slow.stderr).toBe("err\n");
+    expect(run("with_progress 'failing' false").status).toBe(1);
+  });
 });
