@@ -168,6 +168,8 @@ export function sshReadinessGate(
       // a connection change (host, port, login user, key) is an update: the check runs again
       ...(extraTriggers.length ? { triggers: extraTriggers } : {}),
     },
-    opts,
+    // the triggers only make the gate wait for the values they carry; states of earlier
+    // versions held the connection in them: never a replace for that
+    { ignoreChanges: ["triggers"], ...opts },
   );
 }

@@ -43,6 +43,13 @@ export function hostCommand(
       ...(args.stdin !== undefined ? { stdin: args.stdin } : {}),
       ...(args.triggers?.length ? { triggers: args.triggers } : {}),
     },
-    { deleteBeforeReplace: true, ...opts },
+    {
+      deleteBeforeReplace: true,
+      // states written by earlier versions hold content triggers: without this, the first up
+      // after an upgrade would replace (delete, then create) every step, and the account
+      // step's delete is userdel --remove with removeOnDestroy
+      ...(args.triggers?.length ? {} : { ignoreChanges: ["triggers"] }),
+      ...opts,
+    },
   );
 }

@@ -83,11 +83,14 @@ describe("HardenedDockerHost", () => {
       expect(typeof c.inputs.delete).toBe("string");
       // @pulumi/command replaces on a triggers change (its delete first): none may have any
       expect([c.name, c.inputs.triggers]).toEqual([c.name, undefined]);
+      // and the content triggers that states of earlier versions hold never replace it either
+      expect([c.name, c.ignoreChanges]).toEqual([c.name, ["triggers"]]);
       expect(c.deleteBeforeReplace).toBe(true);
       // login user admin is not root: every step goes through sudo -n
       expect(c.inputs.create).toMatch(/^sudo -n -- bash -c /);
       expect(c.inputs.environment).toBeUndefined();
     }
+    expect(byName("web-3-ssh-ready").ignoreChanges).toEqual(["triggers"]);
     expect(byName("web-3-ssh-ready").inputs.create).toMatch(
       /^sudo -n true 2>\/dev\/null \|\| \{ echo /,
     );

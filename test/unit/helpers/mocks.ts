@@ -19,6 +19,7 @@ export interface Recorded {
   readonly parent: string;
   readonly dependsOn: string[];
   readonly deleteBeforeReplace: boolean;
+  readonly ignoreChanges: string[];
   readonly additionalSecretOutputs: string[];
   /** Provider reference (`urn::id`), empty for the default provider. */
   readonly provider: string;
@@ -36,6 +37,7 @@ interface RegisterRequest {
   getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
   getDependenciesList(): string[];
   getDeletebeforereplace(): boolean;
+  getIgnorechangesList(): string[];
   getAdditionalsecretoutputsList(): string[];
   getProvider(): string;
 }
@@ -52,6 +54,7 @@ MockMonitor.prototype.registerResource = function (
     rawInputs: req.getObject()?.toJavaScript() ?? {},
     dependsOn: req.getDependenciesList(),
     deleteBeforeReplace: req.getDeletebeforereplace(),
+    ignoreChanges: req.getIgnorechangesList(),
     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
     provider: req.getProvider(),
   };
