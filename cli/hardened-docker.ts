@@ -1,24 +1,39 @@
 /** `hardened-docker <command>`: the command-line entry (`npx hardened-docker verify …`). */
-import { VERIFY_USAGE, runVerify } from "./verify";
+import { CliIo, packageVersion, runVerify } from "./verify";
 
-const USAGE = `usage: hardened-docker verify [options]   (hardened-docker verify --help)`;
+export const USAGE = `usage: hardened-docker <command> [options]
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const io = {
+Commands:
+  verify       check hosts over SSH against their stacks (hardened-docker verify --help)
+
+Options:
+  -h, --help   print this help
+  --version    print the version`;
+
+/** The process's own streams and environment. */
+function processIo(): CliIo {
+  return {
     stdout: (t: string) => void process.stdout.write(t),
     stderr: (t: string) => void process.stderr.write(t),
     env: process.env,
     isTty: process.stdout.isTTY === true,
   };
-  if (command === "verify") {
-    if (rest.includes("--help") || rest.includes("-h")) {
-      io.stdout(`${VERIFY_USAGE}\n`);
-      return 0;
-    }
-    return runVerify(rest, io);
+}
+
+/** The whole program; returns the exit code (2 for a command line it cannot run). */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === "verify") return runVerify(rest, io);
+  if (command === "--help" || command === "-h") {
+    io.stdout(`${USAGE}\n`);
+    return 0;
   }
-  io.stderr(`${command === undefined ? "" : `unknown command ${command}\n`}${USAGE}\n`);
+  if (command === "--version") {
+    io.stdout(`hardened-docker ${packageVersion()}\n`);
+    return 0;
+  }
+  const problem = command === undefined ? "name a command" : `unknown command ${command}`;
+  io.stderr(`hardened-docker: ${problem}\nRun 'hardened-docker --help' for the commands.\n`);
   return 2;
 }
 

@@ -2,8 +2,11 @@
  * `hardened-docker verify`: checks hosts over SSH against what their stack declares (or what a
  * default configuration declares, for a host given on the command line).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
 import {
+  DEFAULT_MAX_EXPOSURE,
   HostReport,
   VerifyConnection,
   VerifyExpectation,
@@ -11,25 +14,143 @@ import {
   fleetSummary,
   renderJson,
   renderJunit,
+  renderSarif,
   renderTable,
   reportStatus,
   resolveVerifyConnection,
+  unverifiedReport,
   verifyHost,
 } from "../components/verify";
-import { InvalidArgument } from "../components/validate";
+import { InvalidArgument, nearest } from "../components/validate";
 import { checkConfigKeys, hostArgsFromConfig, plainConfigSource } from "../stacks/config";
-import { planInputFromStackFile, stackNames } from "../stacks/stack-file";
+import { StackFileError, planInputFromStackFile, stackNames } from "../stacks/stack-file";
 
-export const VERIFY_USAGE = `usage: hardened-docker verify [--stack <host>]... | --all-stacks
-                              | --host <addr> [--port 22] [--user root] --host-key '<type> <key>'
-                                [--service-user provisioner] [--socket-proxy] [--traefik]
-       [--identity <private key file>] [--stacks-dir stacks] [--concurrency 8] [--timeout 60]
-       [--max-exposure 3.5] [--json] [--junit <file>|-] [--verbose] [--no-color]
+/** One option of `verify`: the parser's configuration and the usage text both come from it. */
+interface OptionSpec {
+  /** The long name, without `--`. */
+  readonly name: string;
+  readonly type: "string" | "boolean";
+  /** A one-letter alias (`i` for `-i`). @default none */
+  readonly short?: string;
+  /** What the value looks like in the usage (string options). @default none */
+  readonly value?: string;
+  readonly description: string;
+  /** The value when the option is not given (string options); the usage shows it. @default none */
+  readonly default?: string;
+  /** May be given more than once. @default false */
+  readonly multiple?: boolean;
+  /** Another spelling that is accepted but not listed (`colour`). @default none */
+  readonly alias?: string;
+}
+
+/** An option with a value (`--name <value>`). */
+const opt = (
+  name: string,
+  value: string,
+  description: string,
+  more: Partial<OptionSpec> = {},
+): OptionSpec => ({
+  name,
+  type: "string",
+  value,
+  description,
+  ...more,
+});
+/** An option without a value (`--name`). */
+const flag = (name: string, description: string, more: Partial<OptionSpec> = {}): OptionSpec => ({
+  name,
+  type: "boolean",
+  description,
+  ...more,
+});
+
+/** Every option of `verify`, under the heading the usage lists it under. */
+const OPTION_GROUPS: Readonly<Record<string, readonly OptionSpec[]>> = {
+  "Hosts from stack files": [
+    opt("stack", "<name>", "the host of Pulumi.<name>.yaml (repeatable)", { multiple: true }),
+    flag("all-stacks", "every stack but example and local"),
+    opt("stacks-dir", "<dir>", "where the stack files are (default: the package's stacks/)"),
+  ],
+  "A host without a stack file (what a default configuration declares)": [
+    opt("host", "<addr>", "the host's address"),
+    opt("host-key", "'<type> <key>'", "its SSH host key (ssh-keyscan; check it out of band)"),
+    opt("port", "<port>", "SSH port", { default: "22" }),
+    opt("user", "<name>", "admin login (not root: needs NOPASSWD sudo)", { default: "root" }),
+    opt("service-user", "<name>", "runs rootless Docker", { default: "provisioner" }),
+    flag("socket-proxy", "the host runs the Docker socket proxy"),
+    flag("traefik", "the host runs Traefik (and the socket proxy)"),
+  ],
+  "How to verify": [
+    opt("identity", "<file>", "private key (default: the agent, SSH_AUTH_SOCK)", { short: "i" }),
+    opt("concurrency", "<n>", "hosts verified at the same time", { default: "8" }),
+    opt("timeout", "<seconds>", "per host, TCP connect to last check", { default: "60" }),
+    opt("max-exposure", "<score>", "app.<name>.exposure warns above it (0-10)", {
+      default: String(DEFAULT_MAX_EXPOSURE),
+    }),
+  ],
+  Output: [
+    flag("json", "JSON on stdout instead of the table"),
+    opt("junit", "<file>|-", "JUnit XML to a file, or to stdout instead of the table"),
+    opt("sarif", "<file>|-", "SARIF 2.1.0 to a file, or to stdout instead of the table"),
+    flag("verbose", "also the evidence of PASS checks and the fix of WARNs", { short: "v" }),
+    flag("no-color", "no colours (default: on a terminal unless NO_COLOR)", { alias: "no-colour" }),
+    flag("color", "colours even when stdout is not a terminal", { alias: "colour" }),
+    flag("help", "print this help", { short: "h" }),
+    flag("version", "print the version"),
+  ],
+};
+
+const OPTIONS: readonly OptionSpec[] = Object.values(OPTION_GROUPS).flat();
+
+function optionLabel(o: OptionSpec): string {
+  return `${o.short ? `-${o.short}, ` : "    "}--${o.name}${o.value ? ` ${o.value}` : ""}`;
+}
+
+/** The usage text, generated from the option table. */
+function renderUsage(): string {
+  const width = Math.max(...OPTIONS.map((o) => optionLabel(o).length)) + 2;
+  const groups = Object.entries(OPTION_GROUPS).map(([heading, options]) =>
+    [
+      `${heading}:`,
+      ...options.map(
+        (o) =>
+          `  ${optionLabel(o).padEnd(width)}${o.description}${o.default === undefined ? "" : ` (default: ${o.default})`}`,
+      ),
+    ].join("\n"),
+  );
+  return `usage: hardened-docker verify (--stack <name>... | --all-stacks) [options]
+       hardened-docker verify --host <addr> --host-key '<type> <key>' [options]
 
 Checks each host over one SSH connection (read-only; as root through sudo -n) and prints a
 table of checks. The key comes from --identity or the SSH agent (SSH_AUTH_SOCK): stack
-secrets are encrypted, so the stack's privateKey is never read. Exit code: 0 when no check
-fails, 1 when one fails or a host cannot be verified, 2 for bad arguments.`;
+secrets are encrypted, so the stack's privateKey is never read.
+
+${groups.join("\n\n")}
+
+At most one of --json, --junit - and --sarif - writes to stdout, and then nothing else does.
+Exit code: 0 when no check fails, 1 when one fails or a host cannot be verified (unreachable,
+timed out, wrong host key, or its stack file is bad), 2 for bad arguments.`;
+}
+
+export const VERIFY_USAGE = renderUsage();
+
+/** What a usage error prints after its message. */
+const SEE_HELP = "Run 'hardened-docker verify --help' for the options.";
+
+/**
+ * The version in this package's package.json: the nearest one above `dir` whose name is
+ * hardened-docker (`cli/..` in a checkout, `dist/cli/../..` once built).
+ */
+export function packageVersion(dir: string = __dirname): string {
+  for (let d = dir; ; d = dirname(d)) {
+    const file = join(d, "package.json");
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "hardened-docker" && pkg.version !== undefined) return pkg.version;
+    }
+    if (dirname(d) === d) throw new Error(`no package.json of hardened-docker above ${dir}`);
+  }
+}
 
 export interface CliIo {
   readonly stdout: (text: string) => void;
@@ -40,130 +161,144 @@ export interface CliIo {
   readonly verify?: typeof verifyHost;
 }
 
-interface Target {
-  readonly name: string;
-  readonly connection: VerifyConnection;
-  readonly expected: VerifyExpectation;
-}
+/** A host to verify, or a stack whose file could not be turned into one. */
+type Target =
+  | {
+      readonly name: string;
+      readonly connection: VerifyConnection;
+      readonly expected: VerifyExpectation;
+    }
+  | { readonly name: string; readonly error: string };
 
 class UsageError extends Error {}
 
 interface Parsed {
-  stacks: string[];
-  allStacks: boolean;
-  stacksDir?: string;
-  host?: string;
-  port?: number;
-  user?: string;
-  hostKey?: string;
-  serviceUser?: string;
-  socketProxy: boolean;
-  traefik: boolean;
-  identity?: string;
-  concurrency: number;
-  timeoutSeconds: number;
-  maxExposure?: number;
-  json: boolean;
-  junit?: string;
-  verbose: boolean;
-  colour?: boolean;
+  readonly stacks: readonly string[];
+  readonly allStacks: boolean;
+  readonly stacksDir?: string;
+  readonly host?: string;
+  readonly port: number;
+  readonly user: string;
+  readonly hostKey?: string;
+  readonly serviceUser: string;
+  readonly socketProxy: boolean;
+  readonly traefik: boolean;
+  readonly identity?: string;
+  readonly concurrency: number;
+  readonly timeoutSeconds: number;
+  readonly maxExposure: number;
+  readonly json: boolean;
+  readonly junit?: string;
+  readonly sarif?: string;
+  readonly verbose: boolean;
+  readonly colour?: boolean;
 }
 
-function parseArgs(argv: readonly string[]): Parsed {
-  const p: Parsed = {
-    stacks: [],
-    allStacks: false,
-    socketProxy: false,
-    traefik: false,
-    concurrency: 8,
-    timeoutSeconds: 60,
-    json: false,
-    verbose: false,
-  };
-  const value = (i: number, flag: string) => {
-    const v = argv[i];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-    return v;
-  };
-  const int = (v: string, flag: string, min: number, max: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new UsageError(`${flag} ${v}: want a whole number from ${min} to ${max}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    switch (a) {
-      case "--stack":
-        p.stacks.push(value(++i, a));
-        break;
-      case "--all-stacks":
-        p.allStacks = true;
-        break;
-      case "--stacks-dir":
-        p.stacksDir = value(++i, a);
-        break;
-      case "--host":
-        p.host = value(++i, a);
-        break;
-      case "--port":
-        p.port = int(value(++i, a), a, 1, 65535);
-        break;
-      case "--user":
-        p.user = value(++i, a);
-        break;
-      case "--host-key":
-        p.hostKey = value(++i, a);
-        break;
-      case "--service-user":
-        p.serviceUser = value(++i, a);
-        break;
-      case "--socket-proxy":
-        p.socketProxy = true;
-        break;
-      case "--traefik":
-        p.traefik = true;
-        break;
-      case "--identity":
-      case "-i":
-        p.identity = value(++i, a);
-        break;
-      case "--concurrency":
-        p.concurrency = int(value(++i, a), a, 1, 256);
-        break;
-      case "--timeout":
-        p.timeoutSeconds = int(value(++i, a), a, 1, 3600);
-        break;
-      case "--max-exposure": {
-        const v = value(++i, a);
-        const n = Number(v);
-        if (!/^\d+(\.\d+)?$/.test(v) || n > 10)
-          throw new UsageError(`--max-exposure ${v}: want a number from 0 to 10`);
-        p.maxExposure = n;
-        break;
-      }
-      case "--json":
-        p.json = true;
-        break;
-      case "--junit":
-        p.junit = value(++i, a);
-        break;
-      case "--verbose":
-      case "-v":
-        p.verbose = true;
-        break;
-      case "--no-color":
-      case "--no-colour":
-        p.colour = false;
-        break;
-      case "--color":
-      case "--colour":
-        p.colour = true;
-        break;
-      default:
-        throw new UsageError(`unknown argument ${a}`);
-    }
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function parserOptions(): Record<
+  string,
+  { type: "string" | "boolean"; short?: string; multiple?: boolean }
+> {
+  const options: ReturnType<typeof parserOptions> = {};
+  for (const o of OPTIONS) {
+    options[o.name] = {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    };
+    if (o.alias) options[o.alias] = { type: o.type };
   }
+  return options;
+}
+
+/** The option values as given (no defaults yet; aliases folded in). @throws UsageError */
+function readOptions(argv: readonly string[]): Values {
+  const options = parserOptions();
+  let values: Values;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new UsageError(syntaxProblem(argv, options) ?? (e as Error).message);
+  }
+  for (const o of OPTIONS) if (o.alias !== undefined) values[o.name] ??= values[o.alias];
+  return values;
+}
+
+/** The first argument the strict parser refused, in our words (Node's are about positionals). */
+function syntaxProblem(
+  argv: readonly string[],
+  options: ReturnType<typeof parserOptions>,
+): string | undefined {
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  for (const t of tokens) {
+    if (t.kind === "positional") return `unexpected argument ${t.value}`;
+    if (t.kind !== "option") continue;
+    const type = options[t.name]?.type;
+    if (type === undefined) {
+      const near = t.rawName.startsWith("--") ? nearest(t.name, Object.keys(options)) : undefined;
+      return `unknown option ${t.rawName}${near ? `; did you mean --${near}?` : ""}`;
+    }
+    if (type === "boolean" && t.value !== undefined) return `${t.rawName} takes no value`;
+    if (type === "string" && t.value === undefined) return `${t.rawName} needs a value`;
+    if (type === "string" && !t.inlineValue && /^-./.test(t.value ?? ""))
+      return `${t.rawName} needs a value (one that starts with - goes as ${t.rawName}=${t.value})`;
+  }
+  return undefined;
+}
+
+/** A string option's value, else its default. */
+function stringValue(values: Values, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : OPTIONS.find((o) => o.name === name)?.default;
+}
+
+function integer(values: Values, name: string, min: number, max: number): number {
+  const v = stringValue(values, name) as string;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max)
+    throw new UsageError(`--${name} ${v}: want a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function exposure(values: Values): number {
+  const v = stringValue(values, "max-exposure") as string;
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || n > 10)
+    throw new UsageError(`--max-exposure ${v}: want a number from 0 to 10`);
+  return n;
+}
+
+/** Typed options with their defaults, and the rules between them. @throws UsageError */
+function checkOptions(values: Values): Parsed {
+  const given = (name: string) => values[name] !== undefined;
+  const p: Parsed = {
+    stacks: (values.stack as string[] | undefined) ?? [],
+    allStacks: given("all-stacks"),
+    stacksDir: stringValue(values, "stacks-dir"),
+    host: stringValue(values, "host"),
+    port: integer(values, "port", 1, 65535),
+    user: stringValue(values, "user") as string,
+    hostKey: stringValue(values, "host-key"),
+    serviceUser: stringValue(values, "service-user") as string,
+    socketProxy: given("socket-proxy"),
+    traefik: given("traefik"),
+    identity: stringValue(values, "identity"),
+    concurrency: integer(values, "concurrency", 1, 256),
+    timeoutSeconds: integer(values, "timeout", 1, 3600),
+    maxExposure: exposure(values),
+    json: given("json"),
+    junit: stringValue(values, "junit"),
+    sarif: stringValue(values, "sarif"),
+    verbose: given("verbose"),
+    colour: given("no-color") ? false : given("color") ? true : undefined,
+  };
   const fromStacks = p.stacks.length > 0 || p.allStacks;
   if (fromStacks && p.host !== undefined)
     throw new UsageError("--host verifies one host without a stack file: not with --stack");
@@ -173,16 +308,19 @@ function parseArgs(argv: readonly string[]): Parsed {
       "--host needs --host-key (ssh-keyscan -t ed25519 <host>, checked out of band)",
     );
   if (fromStacks)
-    for (const flag of ["port", "user", "hostKey", "serviceUser"] as const)
-      if (p[flag] !== undefined)
-        throw new UsageError(
-          `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is read from the stack file`,
-        );
+    for (const name of ["port", "user", "host-key", "service-user", "socket-proxy", "traefik"])
+      if (given(name)) throw new UsageError(`--${name} is read from the stack file`);
+  const toStdout = [
+    p.json ? "--json" : undefined,
+    p.junit === "-" ? "--junit -" : undefined,
+    p.sarif === "-" ? "--sarif -" : undefined,
+  ].filter((f) => f !== undefined);
+  if (toStdout.length > 1)
+    throw new UsageError(
+      `${toStdout.join(" and ")} would all write to stdout: send all but one to a file (--junit <file>, --sarif <file>)`,
+    );
   return p;
 }
-
-const exposureOption = (p: Parsed) =>
-  p.maxExposure === undefined ? {} : { maxExposure: p.maxExposure };
 
 /** The key: --identity, else the agent. Never the stack's encrypted privateKey. */
 function credentials(p: Parsed, env: CliIo["env"]): Pick<VerifyConnection, "privateKey" | "agent"> {
@@ -199,53 +337,77 @@ function credentials(p: Parsed, env: CliIo["env"]): Pick<VerifyConnection, "priv
   );
 }
 
-function stackTarget(stack: string, dir: string | undefined, p: Parsed, env: CliIo["env"]): Target {
-  const { config } = planInputFromStackFile(stack, ...(dir ? [dir] : []));
-  checkConfigKeys(Object.keys(config));
-  const { connection, ...rest } = hostArgsFromConfig(plainConfigSource(config));
-  return {
-    name: stack,
-    connection: {
-      host: connection.host,
-      ...(connection.port !== undefined ? { port: connection.port } : {}),
-      ...(connection.user !== undefined ? { user: connection.user } : {}),
-      ...(connection.hostKey !== undefined ? { hostKey: connection.hostKey } : {}),
-      ...(connection.insecureIgnoreHostKey !== undefined
-        ? { insecureIgnoreHostKey: connection.insecureIgnoreHostKey }
-        : {}),
-      ...(connection.sudo !== undefined ? { sudo: connection.sudo } : {}),
-      ...credentials(p, env),
-    },
-    expected: expectationFromArgs(rest, exposureOption(p)),
-  };
+type Credentials = ReturnType<typeof credentials>;
+
+/**
+ * A stack's host. A stack file that cannot be read, is not YAML, or declares what the program
+ * would refuse is that host's error (naming the file), not the whole run's.
+ */
+function stackTarget(stack: string, p: Parsed, key: Credentials): Target {
+  const dir = p.stacksDir;
+  try {
+    const { config } = planInputFromStackFile(stack, ...(dir ? [dir] : []));
+    checkConfigKeys(config); // the message shows the value
+    const { connection, ...rest } = hostArgsFromConfig(plainConfigSource(config));
+    const target = {
+      name: stack,
+      connection: {
+        host: connection.host,
+        ...(connection.port !== undefined ? { port: connection.port } : {}),
+        ...(connection.user !== undefined ? { user: connection.user } : {}),
+        ...(connection.hostKey !== undefined ? { hostKey: connection.hostKey } : {}),
+        ...(connection.insecureIgnoreHostKey !== undefined
+          ? { insecureIgnoreHostKey: connection.insecureIgnoreHostKey }
+          : {}),
+        ...(connection.sudo !== undefined ? { sudo: connection.sudo } : {}),
+        ...key,
+      },
+      expected: expectationFromArgs(rest, { maxExposure: p.maxExposure }),
+    };
+    resolveVerifyConnection(target.connection);
+    return target;
+  } catch (e) {
+    // the file is input: whatever fails in reading it (an InvalidArgument, or a shape the
+    // readers did not expect) is about that file
+    if (e instanceof StackFileError) return { name: stack, error: e.message };
+    const file = join(dir ?? "stacks", `Pulumi.${stack}.yaml`);
+    if (e instanceof Error) return { name: stack, error: `${file}: ${e.message}` };
+    throw e;
+  }
 }
 
+/** The one host of --host, with a default configuration; its connection validated. */
+function hostTarget(host: string, p: Parsed, key: Credentials): Target {
+  const connection: VerifyConnection = {
+    host,
+    port: p.port,
+    user: p.user,
+    ...(p.hostKey !== undefined ? { hostKey: p.hostKey } : {}),
+    ...key,
+  };
+  resolveVerifyConnection(connection);
+  const expected = expectationFromArgs(
+    {
+      serviceUser: { name: p.serviceUser },
+      // what the ports need for Traefik's defaults (80/443); verify does not check the sysctl
+      ...(p.traefik ? { docker: { unprivilegedPortStart: 80 } } : {}),
+      ...(p.socketProxy || p.traefik ? { socketProxy: {} } : {}),
+      ...(p.traefik ? { traefik: {} } : {}),
+    },
+    { maxExposure: p.maxExposure },
+  );
+  return { name: `${host}:${p.port}`, connection, expected };
+}
+
+/** @throws UsageError or InvalidArgument for what the command line got wrong. */
 function targets(p: Parsed, env: CliIo["env"]): Target[] {
-  if (p.host !== undefined) {
-    return [
-      {
-        name: `${p.host}:${p.port ?? 22}`,
-        connection: {
-          host: p.host,
-          ...(p.port !== undefined ? { port: p.port } : {}),
-          ...(p.user !== undefined ? { user: p.user } : {}),
-          hostKey: p.hostKey,
-          ...credentials(p, env),
-        },
-        expected: expectationFromArgs(
-          {
-            serviceUser: { name: p.serviceUser ?? "provisioner" },
-            // what the ports need for Traefik's defaults (80/443); verify does not check the sysctl
-            ...(p.traefik ? { docker: { unprivilegedPortStart: 80 } } : {}),
-            ...(p.socketProxy || p.traefik ? { socketProxy: {} } : {}),
-            ...(p.traefik ? { traefik: {} } : {}),
-          },
-          exposureOption(p),
-        ),
-      },
-    ];
+  if (p.host !== undefined) return [hostTarget(p.host, p, credentials(p, env))];
+  let known: string[];
+  try {
+    known = stackNames(...(p.stacksDir ? [p.stacksDir] : []));
+  } catch (e) {
+    throw new UsageError(`--stacks-dir ${p.stacksDir ?? "stacks"}: ${(e as Error).message}`);
   }
-  const known = stackNames(...(p.stacksDir ? [p.stacksDir] : []));
   const names = p.allStacks
     ? known.filter((n) => n !== "example" && n !== "local")
     : [...new Set(p.stacks)];
@@ -256,13 +418,8 @@ function targets(p: Parsed, env: CliIo["env"]): Target[] {
       );
   if (names.length === 0)
     throw new UsageError("no host stacks to verify (example and local are skipped)");
-  return names.map((s) => stackTarget(s, p.stacksDir, p, env));
-}
-
-/** Every target's connection validated before the first one is dialled. */
-function validated(list: Target[]): Target[] {
-  for (const t of list) resolveVerifyConnection(t.connection);
-  return list;
+  const key = credentials(p, env);
+  return names.map((s) => stackTarget(s, p, key));
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time; results in input order. */
@@ -283,45 +440,55 @@ export async function mapLimit<T, R>(
   return out;
 }
 
+/** The table and fleet summary unless a machine format owns stdout; then the reports. */
+function writeReports(p: Parsed, reports: HostReport[], seconds: number, io: CliIo): void {
+  if (!p.json && p.junit !== "-" && p.sarif !== "-") {
+    const colour = p.colour ?? (io.isTty && io.env.NO_COLOR === undefined);
+    for (const r of reports) io.stdout(renderTable(r, { colour, verbose: p.verbose }) + "\n");
+    if (reports.length > 1) io.stdout(`${fleetSummary(reports)} in ${seconds.toFixed(2)} s\n`);
+  }
+  if (p.json) io.stdout(renderJson(reports));
+  const files: [string | undefined, () => string][] = [
+    [p.junit, () => renderJunit(reports)],
+    [p.sarif, () => renderSarif(reports, { version: packageVersion() })],
+  ];
+  for (const [target, render] of files) {
+    if (target === "-") io.stdout(render());
+    else if (target !== undefined) writeFileSync(target, render());
+  }
+}
+
 /** The whole command; returns the exit code. */
 export async function runVerify(argv: readonly string[], io: CliIo): Promise<number> {
   let p: Parsed;
   let list: Target[];
   try {
-    p = parseArgs(argv);
-    list = validated(targets(p, io.env));
+    const values = readOptions(argv);
+    if (values.help) {
+      io.stdout(`${VERIFY_USAGE}\n`);
+      return 0;
+    }
+    if (values.version) {
+      io.stdout(`hardened-docker ${packageVersion()}\n`);
+      return 0;
+    }
+    p = checkOptions(values);
+    list = targets(p, io.env);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InvalidArgument) {
-      io.stderr(`verify: ${e.message}\n\n${VERIFY_USAGE}\n`);
+      io.stderr(`verify: ${e.message}\n${SEE_HELP}\n`);
       return 2;
     }
     throw e;
   }
   const verify = io.verify ?? verifyHost;
+  const timeoutMs = p.timeoutSeconds * 1000;
   const t0 = performance.now();
-  let reports: HostReport[];
-  try {
-    reports = await mapLimit(list, p.concurrency, (t) =>
-      verify(t.connection, t.expected, { name: t.name, timeoutMs: p.timeoutSeconds * 1000 }),
-    );
-  } catch (e) {
-    if (e instanceof InvalidArgument) {
-      io.stderr(`verify: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const colour = p.colour ?? (io.isTty && io.env.NO_COLOR === undefined);
-  if (p.json) io.stdout(renderJson(reports));
-  else {
-    for (const r of reports) io.stdout(renderTable(r, { colour, verbose: p.verbose }) + "\n");
-    if (reports.length > 1) io.stdout(`${fleetSummary(reports)} in ${seconds.toFixed(2)} s\n`);
-  }
-  if (p.junit !== undefined) {
-    const xml = renderJunit(reports);
-    if (p.junit === "-") io.stdout(xml);
-    else writeFileSync(p.junit, xml);
-  }
+  const reports = await mapLimit(list, p.concurrency, async (t) =>
+    "error" in t
+      ? unverifiedReport(t.name, t.error)
+      : verify(t.connection, t.expected, { name: t.name, timeoutMs }),
+  );
+  writeReports(p, reports, (performance.now() - t0) / 1000, io);
   return reports.some((r) => reportStatus(r) === "FAIL") ? 1 : 0;
 }

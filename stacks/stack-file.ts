@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { YAMLError, parse } from "yaml";
+import { checkArray, checkPlainObject } from "../components/validate";
 
 const ROOT = join(__dirname, "..");
 
@@ -53,6 +54,11 @@ export function planInputFromStackFile(stack: string, dir = join(ROOT, "stacks")
     if (secure) secretKeys.add(k);
     else config[k] = value;
   }
+  // the shapes the placeholders below walk through (the program checks the rest)
+  if (config.services !== undefined)
+    checkArray("services", config.services).forEach((svc, i) =>
+      checkPlainObject(`services[${i}]`, svc),
+    );
   config.privateKey = "plan-placeholder-private-key";
   secretKeys.add("privateKey");
   if (secretKeys.has("serviceSecrets") || hasSecretEnvironment(config)) {

@@ -12,6 +12,8 @@ export const UNIT_TEST_TOOLS: Readonly<Record<string, string>> = {
   "systemd-analyze": "systemd",
   jq: "jq",
   xmllint: "libxml2-utils",
+  "ssh-keygen": "openssh-client",
+  ssh: "openssh-client",
   bash: "bash",
 };
 

@@ -1,4 +1,7 @@
-/** The three output formats of `verify`: a table for people, JSON for scripts, JUnit for CI. */
+/**
+ * The output formats of `verify`: a table for people, JSON for scripts, JUnit and SARIF for CI
+ * (test reports and code scanning).
+ */
 import { CheckStatus, HostReport, reportStatus } from "./types";
 
 const COLOUR: Record<CheckStatus, string> = {
@@ -107,4 +110,75 @@ export function renderJunit(reports: readonly HostReport[]): string {
     return `  <testsuite name="${xml(r.host)}" tests="${r.checks.length}" failures="${c.FAIL}" errors="0" time="${time}">\n${cases.join("\n")}\n  </testsuite>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="hardened-docker verify">\n${suites.join("\n")}\n</testsuites>\n`;
+}
+
+/** The schema a `renderSarif` log names (SARIF 2.1.0, OASIS standard with errata 01). */
+export const SARIF_SCHEMA =
+  "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+
+/** The rule an unverified host is reported under: it has no checks of its own. */
+const NOT_VERIFIED_RULE = { id: "host.verified", title: "verify could reach and probe the host" };
+
+export interface SarifOptions {
+  /** The version of hardened-docker, as the tool's driver version. */
+  readonly version: string;
+}
+
+interface SarifRule {
+  readonly id: string;
+  readonly shortDescription: { readonly text: string };
+}
+
+/**
+ * SARIF 2.1.0: one run of the `hardened-docker verify` driver, a rule per check id seen, and a
+ * result per check that is not PASS (FAIL an `error`, WARN a `warning`; the fix in
+ * `properties.remediation`) or host that could not be verified (an `error`). A result's
+ * location is the host, as a logical location (there is no file to point at).
+ */
+export function renderSarif(reports: readonly HostReport[], opts: SarifOptions): string {
+  const rules: SarifRule[] = [];
+  const ruleIndex = (id: string, title: string) => {
+    const i = rules.findIndex((r) => r.id === id);
+    return i >= 0 ? i : rules.push({ id, shortDescription: { text: title } }) - 1;
+  };
+  const results = reports.flatMap((r) => {
+    const locations = [{ logicalLocations: [{ name: r.host, kind: "resource" }] }];
+    if (r.error !== undefined) {
+      const { id, title } = NOT_VERIFIED_RULE;
+      return [
+        {
+          ruleId: id,
+          ruleIndex: ruleIndex(id, title),
+          level: "error",
+          message: { text: `${r.host} not verified: ${r.error}` },
+          locations,
+        },
+      ];
+    }
+    return r.checks.flatMap((c) => {
+      const index = ruleIndex(c.id, c.title);
+      if (c.status === "PASS") return [];
+      return [
+        {
+          ruleId: c.id,
+          ruleIndex: index,
+          level: c.status === "FAIL" ? "error" : "warning",
+          message: { text: `${c.title}: ${c.evidence}` },
+          locations,
+          properties: { remediation: c.remediation, ...(c.cause ? { cause: c.cause } : {}) },
+        },
+      ];
+    });
+  });
+  const log = {
+    $schema: SARIF_SCHEMA,
+    version: "2.1.0",
+    runs: [
+      {
+        tool: { driver: { name: "hardened-docker verify", version: opts.version, rules } },
+        results,
+      },
+    ],
+  };
+  return JSON.stringify(log, null, 2) + "\n";
 }

@@ -29,6 +29,19 @@ export interface HostReport {
   readonly error?: string;
 }
 
+/**
+ * The report of a host that could not be verified at all: no checks, and `error` says why (no
+ * connection, a refused host key, a timeout, or a stack file that cannot be read).
+ */
+export function unverifiedReport(host: string, error: string, connectSeconds?: number): HostReport {
+  return {
+    host,
+    checks: [],
+    ...(connectSeconds !== undefined ? { connectSeconds } : {}),
+    error,
+  };
+}
+
 /** FAIL when any check fails or the host could not be verified. */
 export function reportStatus(report: HostReport): CheckStatus {
   if (report.error !== undefined) return "FAIL";

@@ -8,7 +8,7 @@ import { hostChecks } from "./checks-host";
 import type { VerifyExpectation } from "./expected";
 import { HostFacts, parseFacts } from "./facts";
 import { parseSections, probeCommand, probeScript } from "./probe";
-import type { CheckResult, HostReport } from "./types";
+import { CheckResult, HostReport, unverifiedReport } from "./types";
 import {
   InvalidArgument,
   checkBoolean,
@@ -44,7 +44,10 @@ export interface VerifyConnection {
 export interface VerifyOptions {
   /** Name the report carries. @default "<host>:<port>" */
   readonly name?: string;
-  /** Give up on the probe after this long. @default 60000 */
+  /**
+   * Give up on the host after this long: TCP connect, SSH handshake, authentication and the
+   * probe together. @default 60000
+   */
   readonly timeoutMs?: number;
   /** How the probe reads the Docker API (see `ProbeTarget.dockerClient`). @default "auto" */
   readonly dockerClient?: "auto" | "perl" | "cli";
@@ -61,8 +64,13 @@ export function evaluateChecks(facts: HostFacts, expected: VerifyExpectation): C
   ]);
 }
 
-/** Validates connection args (throws `InvalidArgument`); what ssh2 gets, plus whether to sudo. */
-export function resolveVerifyConnection(c: VerifyConnection): ConnectConfig & { sudo: boolean } {
+/**
+ * Validates connection args (throws `InvalidArgument`); what ssh2 gets, plus whether to sudo
+ * and the pinned host key (undefined only with insecureIgnoreHostKey).
+ */
+export function resolveVerifyConnection(
+  c: VerifyConnection,
+): ConnectConfig & { sudo: boolean; hostKey?: string } {
   const o = checkPlainObject("connection", c);
   checkKnownKeys("connection", o, [
     "host",
@@ -113,8 +121,8 @@ export function resolveVerifyConnection(c: VerifyConnection): ConnectConfig & { 
     ...(c.privateKey !== undefined ? { privateKey: c.privateKey } : {}),
     ...(c.agent !== undefined ? { agent: c.agent } : {}),
     hostVerifier: (key: Buffer) => hostKeyMatches(hostKey, key),
-    readyTimeout: 20_000,
     sudo,
+    ...(hostKey !== undefined ? { hostKey } : {}),
   };
 }
 
@@ -130,7 +138,7 @@ export async function verifyHost(
   expected: VerifyExpectation,
   opts: VerifyOptions = {},
 ): Promise<HostReport> {
-  const { sudo, ...config } = resolveVerifyConnection(connection);
+  const { sudo, hostKey, ...config } = resolveVerifyConnection(connection);
   const name = opts.name ?? `${config.host}:${config.port}`;
   const timeoutMs = checkInteger("timeoutMs", opts.timeoutMs ?? 60_000, 1000, 3_600_000);
   const marker = `@@hd-verify-${randomBytes(8).toString("hex")}@@`;
@@ -156,6 +164,7 @@ export async function verifyHost(
     const out = await execOnce(config, probeCommand(sudo, timeoutMs / 1000), {
       stdin: script,
       timeoutMs,
+      ...(hostKey !== undefined ? { hostKey } : {}),
       onReady: () => {
         connectedAt = performance.now();
       },
@@ -179,11 +188,10 @@ export async function verifyHost(
       checkSeconds: (done - (connectedAt ?? t0)) / 1000,
     };
   } catch (err) {
-    return {
-      host: name,
-      checks: [],
-      ...(connectedAt !== undefined ? { connectSeconds: (connectedAt - t0) / 1000 } : {}),
-      error: (err as Error).message,
-    };
+    return unverifiedReport(
+      name,
+      (err as Error).message,
+      connectedAt === undefined ? undefined : (connectedAt - t0) / 1000,
+    );
   }
 }

@@ -148,14 +148,14 @@ describe("output formats", () => {
 });
 
 describe("the command", () => {
-  test("bad arguments exit 2 with the reason and the usage, before any connection", async () => {
+  test("bad arguments exit 2 with the reason and where the usage is, before any connection", async () => {
     const verify = jest.fn();
     for (const [argv, reason] of [
       [[], "name a --stack or a --host"],
       [["--host", "h"], "--host needs --host-key"],
       [["--stack", "x", "--host", "h"], "not with --stack"],
       [["--host", "h", "--host-key", HOST_KEY, "--port", "99999"], "--port 99999"],
-      [["--frobnicate"], "unknown argument --frobnicate"],
+      [["--frobnicate"], "unknown option --frobnicate"],
       [["--host", "h", "--host-key", HOST_KEY, "--max-exposure", "11"], "--max-exposure 11"],
       [["--stack", "nope"], "no Pulumi.nope.yaml"],
       [["--stack", "example", "--user", "root"], "--user is read from the stack file"],
@@ -164,7 +164,8 @@ describe("the command", () => {
       const t = io(verify);
       expect([argv, await runVerify(argv, t.io)]).toEqual([argv, 2]);
       expect(t.err.join("")).toContain(reason);
-      expect(t.err.join("")).toContain("usage: hardened-docker verify");
+      expect(t.err.join("")).toMatch(/\nRun 'hardened-docker verify --help' for the options\.\n$/);
+      expect(t.err.join("")).not.toContain("usage:");
     }
     const noKey = io(verify);
     expect(await runVerify(["--host", "h", "--host-key", HOST_KEY], { ...noKey.io, env: {} })).toBe(
@@ -238,6 +239,7 @@ describe("the command", () => {
     );
     expect(seen[0][0]).toEqual({
       host: "192.0.2.7",
+      port: 22,
       user: "admin",
       hostKey: HOST_KEY,
       agent: "/tmp/agent.sock",
@@ -300,19 +302,18 @@ describe("the command", () => {
     expect(peak).toBe(3);
   });
 
-  test("npx hardened-docker verify --help works from the package's bin", () => {
-    const r = spawnSync(
-      process.execPath,
-      [join(ROOT, "bin", "hardened-docker.js"), "verify", "--help"],
-      {
+  test("npx hardened-docker verify --help and --version work from the package's bin", () => {
+    const bin = (...argv: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, "bin", "hardened-docker.js"), ...argv], {
         encoding: "utf8",
-      },
-    );
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain("usage: hardened-docker verify");
-    const bad = spawnSync(process.execPath, [join(ROOT, "bin", "hardened-docker.js"), "frob"], {
-      encoding: "utf8",
-    });
-    expect(bad.status).toBe(2);
+      });
+    const help = bin("verify", "--help");
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("usage: hardened-docker verify");
+    const version = bin("--version");
+    expect([version.status, version.stdout]).toEqual([
+      0,
+      `hardened-docker ${JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version}\n`,
+    ]);
   });
 });
