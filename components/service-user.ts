@@ -37,7 +37,7 @@ export interface ServiceUserSettings {
   readonly name: string;
   /** @default chosen by useradd */
   readonly uid?: number;
-  /** @default "/bin/bash" (as the runbooks do; the deploy key still gets no shell, see README) */
+  /** @default "/bin/bash" (as the runbooks do; the deploy key still gets no shell, see docs/security.md) */
   readonly shell?: string;
   /** @default { count: 65536 } at the first free start */
   readonly subordinateIds?: SubordinateIds;

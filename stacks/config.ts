@@ -1,5 +1,5 @@
 /**
- * Maps one host's stack config (flat keys, see Pulumi.yaml and the README) onto
+ * Maps one host's stack config (flat keys, see Pulumi.yaml and docs/configuration.md) onto
  * `HardenedDockerHostArgs`. Pure apart from the `ConfigSource` it is given, so tests can
  * feed it plain objects.
  */

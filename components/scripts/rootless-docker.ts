@@ -54,7 +54,7 @@ export function packagesCreateScript(a: PackagesScriptArgs): string {
 case " ${"$"}{ID:-} ${"$"}{ID_LIKE:-} " in
   *" debian "*|*" ubuntu "*) family=debian ;;
   *" fedora "*|*" rhel "*|*" centos "*) family=rhel ;;
-  *) die "unsupported distribution '${"$"}{ID:-unknown}': supported are Debian/Ubuntu (apt) and Fedora/RHEL (dnf)" ;;
+  *) die "unsupported distribution '${"$"}{ID:-unknown}': tested on Debian 12; Debian/Ubuntu (apt) and Fedora/RHEL (dnf, untested) are recognized" ;;
 esac
 kernel_major=$(uname -r | cut -d. -f1); kernel_minor=$(uname -r | cut -d. -f2)
 old_kernel=0; { [ "$kernel_major" -lt 5 ] || { [ "$kernel_major" = 5 ] && [ "$kernel_minor" -lt 11 ]; }; } && old_kernel=1

@@ -123,12 +123,21 @@ test("the CLI is the one built from Go modules, at the version test/toolchain pi
   expect(ok(["version"]).trim()).toBe(pinned);
 });
 
-test("quick start: login, stack init, the example copied in, secret key set", () => {
+test("quick start as the README has it: the example copied, stack select --create, keys set", () => {
   const { ok, login, stackFile } = project();
   login();
-  expect(ok(["stack", "init", "web-1"])).toContain("Created stack 'web-1'");
   copyFileSync(join(ROOT, "stacks", "Pulumi.example.yaml"), stackFile("web-1"));
+  ok(["stack", "select", "--create", "web-1"]);
   ok(["config", "set", "--secret", "privateKey", "-s", "web-1"], adminKey.private);
+  const deployPub = sshUtils.generateKeyPairSync("ed25519", { comment: "qs@deploy" }).public;
+  ok(["config", "set", "--path", "deployKeys[0]", "-s", "web-1", deployPub]);
+  // the file kept (its keys and comments), with the encryption salt the CLI added
+  const text = readFileSync(stackFile("web-1"), "utf8");
+  expect(text).toMatch(/^encryptionsalt: /m);
+  expect(text).toContain("# --- service user");
+  expect(
+    (parse(text) as { config: Record<string, unknown> }).config["hardened-docker:deployKeys"],
+  ).toEqual([deployPub]);
   // encrypted in the file, readable back with the passphrase
   const doc = parse(readFileSync(stackFile("web-1"), "utf8")) as {
     config: Record<string, unknown>;

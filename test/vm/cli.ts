@@ -69,7 +69,7 @@ async function up(): Promise<void> {
   const seconds = await vm.start();
   console.log(`VM up in ${seconds.toFixed(0)}s: ssh admin@127.0.0.1 -p ${SSH_PORT} (npm run vm -- ssh)
 Try the library on it:
-  npx pulumi stack select local        # stacks/Pulumi.local.yaml
+  npx pulumi stack select --create local   # stacks/Pulumi.local.yaml
   npx pulumi config set --secret privateKey -s local < ${KEY}
   npx pulumi up -s local`);
 }
