@@ -44,6 +44,14 @@ export interface ChangeRow {
 const ALL_SSH =
   "no host step changes anything (each re-runs its script, which finds nothing to do)";
 
+/** A static install of another version (its two digests are required with it). */
+function staticDocker(c: Record<string, unknown>): void {
+  c.dockerInstall = "static";
+  c.dockerVersion = "27.5.1";
+  c.dockerSha256 = "a".repeat(64);
+  c.dockerRootlessExtrasSha256 = "b".repeat(64);
+}
+
 /** The table, one row per stack key, in the order of CONFIG_KEYS. */
 export const CHANGE_TABLE: readonly ChangeRow[] = [
   {
@@ -193,12 +201,7 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
   },
   {
     key: "dockerVersion",
-    example: (c) => {
-      c.dockerInstall = "static";
-      c.dockerVersion = "27.5.1";
-      c.dockerSha256 = "a".repeat(64);
-      c.dockerRootlessExtrasSha256 = "b".repeat(64);
-    },
+    example: staticDocker,
     outcome: "update",
     plan: { update: ["docker-packages", "docker-ready"] },
     onHost:
@@ -207,12 +210,7 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
   },
   {
     key: "dockerSha256",
-    example: (c) => {
-      c.dockerInstall = "static";
-      c.dockerVersion = "27.5.1";
-      c.dockerSha256 = "a".repeat(64);
-      c.dockerRootlessExtrasSha256 = "b".repeat(64);
-    },
+    example: staticDocker,
     outcome: "update",
     plan: { update: ["docker-packages", "docker-ready"] },
     onHost:
@@ -221,12 +219,7 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
   },
   {
     key: "dockerRootlessExtrasSha256",
-    example: (c) => {
-      c.dockerInstall = "static";
-      c.dockerVersion = "27.5.1";
-      c.dockerSha256 = "a".repeat(64);
-      c.dockerRootlessExtrasSha256 = "b".repeat(64);
-    },
+    example: staticDocker,
     outcome: "update",
     plan: { update: ["docker-packages", "docker-ready"] },
     onHost: "as dockerSha256, for the rootless extras archive",

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { main } from "../../cli/hardened-docker";
 import { VERIFY_USAGE, packageVersion, runVerify } from "../../cli/verify";
 import { HostReport, VerifyConnection, VerifyExpectation } from "../../components/verify";
+import { recordingIo } from "./helpers/cli-io";
 
 const ROOT = join(__dirname, "..", "..");
 const VERSION = (
@@ -19,20 +20,12 @@ const SEE_HELP = "Run 'hardened-docker verify --help' for the options.\n";
 type Seen = [VerifyConnection, VerifyExpectation, { name?: string; timeoutMs?: number }];
 
 function cli() {
-  const out: string[] = [];
-  const err: string[] = [];
   const seen: Seen[] = [];
-  const io = {
-    stdout: (t: string) => void out.push(t),
-    stderr: (t: string) => void err.push(t),
-    env: { SSH_AUTH_SOCK: "/tmp/agent.sock" },
-    isTty: false,
-    verify: async (c: VerifyConnection, e: VerifyExpectation, o = {}): Promise<HostReport> => {
-      seen.push([c, e, o]);
-      return { host: "h", checks: [] };
-    },
+  const verify = async (c: VerifyConnection, e: VerifyExpectation, o = {}): Promise<HostReport> => {
+    seen.push([c, e, o]);
+    return { host: "h", checks: [] };
   };
-  return { out, err, seen, io };
+  return { ...recordingIo({ verify }), seen };
 }
 
 describe("options", () => {

@@ -7,8 +7,9 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { packageVersion, runVerify } from "../../cli/verify";
+import { CliIo, packageVersion, runVerify } from "../../cli/verify";
 import { HostReport, SARIF_SCHEMA, renderSarif } from "../../components/verify";
+import { recordingIo } from "./helpers/cli-io";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGsD7WDaJmdRbsvRlK03IXNCXo6sL5k21hb4jhXHYYQE";
 
@@ -33,20 +34,12 @@ async function stubVerify(_c: unknown, _e: unknown, o?: { name?: string }): Prom
 }
 
 function cli() {
-  const out: string[] = [];
-  const err: string[] = [];
   const verified: string[] = [];
-  const io = {
-    stdout: (t: string) => void out.push(t),
-    stderr: (t: string) => void err.push(t),
-    env: { SSH_AUTH_SOCK: "/tmp/agent.sock" },
-    isTty: false,
-    verify: async (c: unknown, e: unknown, o?: { name?: string }) => {
-      verified.push(o?.name ?? "?");
-      return stubVerify(c, e, o);
-    },
+  const verify = async (c: unknown, e: unknown, o?: { name?: string }) => {
+    verified.push(o?.name ?? "?");
+    return stubVerify(c, e, o);
   };
-  return { out, err, verified, io, stdout: () => out.join("") };
+  return { ...recordingIo({ verify: verify as CliIo["verify"] }), verified };
 }
 
 const stackFile = (host: string, extra = "") => `config:

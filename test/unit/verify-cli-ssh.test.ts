@@ -10,22 +10,15 @@ import { join } from "node:path";
 import { Server as SshServer, utils } from "ssh2";
 import { runVerify } from "../../cli/verify";
 import { hostKeyMismatchMessage } from "../../components/verify/ssh";
+import { recordingIo } from "./helpers/cli-io";
 
 const ROOT = join(__dirname, "..", "..");
 /** A key nobody serves: what the command line pins. */
 const PINNED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGsD7WDaJmdRbsvRlK03IXNCXo6sL5k21hb4jhXHYYQE";
 
 function cli() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io = {
-    stdout: (t: string) => void out.push(t),
-    stderr: (t: string) => void err.push(t),
-    // never dialled: the host key is refused (or the server hangs) before authentication
-    env: { SSH_AUTH_SOCK: "/nonexistent/agent.sock" },
-    isTty: false,
-  };
-  return { out, err, io };
+  // never dialled: the host key is refused (or the server hangs) before authentication
+  return recordingIo({ env: { SSH_AUTH_SOCK: "/nonexistent/agent.sock" } });
 }
 
 const listen = (server: TcpServer | SshServer): Promise<number> =>
