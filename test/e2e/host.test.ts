@@ -996,6 +996,11 @@ async function change(
   };
 }
 
+/** The day-2 config so far: each change builds on what the one before left. */
+const day2Overrides: Record<string, unknown> = {};
+const current = (overrides: Record<string, unknown> = {}) =>
+  stackConfig({ ...day2Overrides, ...overrides });
+
 test("day-2: a tenant with data, /healthz watched, and the stand-in's state of the converged host", async () => {
   await asUser(
     "docker run -d --restart=always --name tenant-data -v tenant-data:/data local/busybox sh -c 'test -s /data/marker || head -c 12 /dev/urandom | od -An -tx1 | tr -d \" \\n\" >/data/marker; exec sleep 2147483647'",
@@ -1020,14 +1025,14 @@ test("day-2: a tenant with data, /healthz watched, and the stand-in's state of t
 let tenantsAtStart = "";
 
 test("day-2: daemonConfig log-opts: daemon.json rewritten, the daemon restarted, nothing else", async () => {
+  const daemonConfig = { icc: false, "log-opts": { "max-size": "20m", "max-file": "4" } };
   const { r, daemonRestarted, appRestarted } = await change(
     "daemonConfig log-opts",
     "daemonConfig",
-    stackConfig({
-      daemonConfig: { icc: false, "log-opts": { "max-size": "20m", "max-file": "4" } },
-    }),
+    current({ daemonConfig }),
   );
   expect(r.error).toBeUndefined();
+  day2Overrides.daemonConfig = daemonConfig;
   expect([daemonRestarted, appRestarted]).toEqual([true, false]);
   expect(await asUser("cat ~/.config/docker/daemon.json")).toContain('"max-size": "20m"');
   expect(await tenants()).toBe(tenantsAtStart);
@@ -1038,7 +1043,7 @@ test("day-2: a daemonConfig value the daemon refuses: the previous daemon.json i
   const { r } = await change(
     "daemonConfig refused value",
     undefined,
-    stackConfig({
+    current({
       daemonConfig: {
         icc: false,
         "log-opts": { "max-size": "20m", "max-file": "4", "no-such-opt": "1" },
@@ -1052,18 +1057,18 @@ test("day-2: a daemonConfig value the daemon refuses: the previous daemon.json i
   );
   expect(await asUser("cat ~/.config/docker/daemon.json")).toBe(good);
   expect(await tenants()).toBe(tenantsAtStart);
-  await verifyUntilAllPass(adminLogin(), declared(), 3 * MIN);
+  await verifyUntilAllPass(adminLogin(), expectationOf(current()), 3 * MIN);
 });
 
 test("day-2: a connection cut in the middle of a daemon.json update, then a re-run: it converges", async () => {
-  const config = stackConfig({
-    daemonConfig: { icc: false, "log-opts": { "max-size": "30m", "max-file": "4" } },
-  });
+  const daemonConfig = { icc: false, "log-opts": { "max-size": "30m", "max-file": "4" } };
+  const config = current({ daemonConfig });
   const cut = await day2(config, { cut: { name: "e2e-docker-daemon-json", afterMs: 1500 } });
   expect(cut.error?.message).toMatch(/e2e-docker-daemon-json|connection closed/);
   const again = await change("daemonConfig after a cut", undefined, config);
   expect(again.r.error).toBeUndefined();
   expect(actionsOf(again.r)).toEqual({ update: ["docker-daemon-json"] });
+  day2Overrides.daemonConfig = daemonConfig;
   expect(await asUser("cat ~/.config/docker/daemon.json")).toContain('"max-size": "30m"');
   expect(await tenants()).toBe(tenantsAtStart);
 });
@@ -1072,13 +1077,14 @@ test("day-2: the service user's shell: usermod, nothing restarts; a rename is re
   const shell = await change(
     "serviceUserShell",
     "serviceUserShell",
-    stackConfig({ serviceUserShell: "/bin/sh" }),
+    current({ serviceUserShell: "/bin/sh" }),
   );
   expect(shell.r.error).toBeUndefined();
+  day2Overrides.serviceUserShell = "/bin/sh";
   expect([shell.daemonRestarted, shell.appRestarted]).toEqual([false, false]);
   expect((await vm.run("getent passwd provisioner | cut -d: -f7")).trim()).toBe("/bin/sh");
   const before = await vm.run(FINGERPRINT);
-  const renamed = await day2(stackConfig({ serviceUser: "builder" }));
+  const renamed = await day2(current({ serviceUser: "builder" }));
   expect(renamed.error?.message).toMatch(/renaming it to builder in place is refused/);
   expect(renamed.commands.map((c) => c.name)).toEqual([]);
   expect((await vm.exec("id builder")).code).not.toBe(0);
@@ -1101,7 +1107,7 @@ test("day-2: a service added, its secret changed, then removed: only that servic
   const added = await change(
     "service added",
     undefined,
-    stackConfig({ services, serviceSecrets: secrets("one") }),
+    current({ services, serviceSecrets: secrets("one") }),
   );
   expect(added.r.error).toBeUndefined();
   expect(actionsOf(added.r)).toEqual({
@@ -1116,7 +1122,7 @@ test("day-2: a service added, its secret changed, then removed: only that servic
   const rotated = await change(
     "service secret changed",
     undefined,
-    stackConfig({ services, serviceSecrets: secrets("two") }),
+    current({ services, serviceSecrets: secrets("two") }),
   );
   expect(rotated.r.error).toBeUndefined();
   expect(actionsOf(rotated.r)).toEqual({ update: ["worker-env-file"] });
@@ -1125,7 +1131,7 @@ test("day-2: a service added, its secret changed, then removed: only that servic
   const removed = await change(
     "service removed",
     undefined,
-    stackConfig({ services: stackConfig().services, serviceSecrets: secrets("two") }),
+    current({ services: stackConfig().services, serviceSecrets: secrets("two") }),
   );
   expect(removed.r.error).toBeUndefined();
   expect(actionsOf(removed.r)).toEqual({
@@ -1144,7 +1150,7 @@ test("day-2: an app execStart that exits at once: the previous unit is back and 
     ...s,
     execStart: "/usr/bin/false",
   }));
-  const bad = await change("app execStart exits at once", undefined, stackConfig({ services }));
+  const bad = await change("app execStart exits at once", undefined, current({ services }));
   expect(bad.r.error?.message).toMatch(
     /provisioner\.service restarted on its new unit file did not stay up/,
   );
@@ -1161,7 +1167,7 @@ test("day-2: a rotated admin key: every step updates and finds nothing to do, no
   const rotated = await change(
     "admin key rotated",
     "privateKey",
-    stackConfig({ privateKey: admin2.private }),
+    current({ privateKey: admin2.private }),
   );
   expect(rotated.r.error).toBeUndefined();
   for (const c of rotated.r.commands)
