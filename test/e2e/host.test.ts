@@ -298,9 +298,10 @@ test("the app service: hardened unit, healthz, provisions a tenant container thr
 const fromDockerApiNetwork = (script: string) =>
   asUser(
     `docker run --rm --network docker_api local/busybox:latest sh -c ${shellQuote(
-      // stdin stays open 2 s after the request: the proxy treats a client that half-closes
+      // stdin stays open 4 s after the request: the proxy treats a client that half-closes
       // before the answer as gone (option abortonclose), and nc half-closes at stdin's end
-      `req() { { printf '%s %s HTTP/1.1\\r\\nHost: docker\\r\\nConnection: close\\r\\n%b\\r\\n%s' "$1" "$2" "$3" "$4"; sleep 2; } | nc -w 10 socket-proxy 2375; }\n${script}`,
+      // (2 s was too short on a loaded VM: an inspect answered 400 once)
+      `req() { { printf '%s %s HTTP/1.1\\r\\nHost: docker\\r\\nConnection: close\\r\\n%b\\r\\n%s' "$1" "$2" "$3" "$4"; sleep 4; } | nc -w 10 socket-proxy 2375; }\n${script}`,
     )}`,
   );
 /** The admin key as a file, for the system ssh (bench script, image upload). */
