@@ -1,6 +1,6 @@
 /**
  * `sudo npx tsx bench/verify-fleet.ts [--hosts 20] [--concurrency 20] [--rounds 3]
- *   [--probe test/unit/fixtures/verify/converged.json]`
+ *   [--probe test/unit/fixtures/verify/converged.json] [--help]`
  *
  * Times `hardened-docker verify --all-stacks` over a fleet of stand-in hosts on this machine:
  * one real sshd per host on a loopback port (test/e2e/fake-fleet.ts), each answering with a
@@ -10,7 +10,18 @@
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import {
+  HELP_AND_VERSION,
+  OptionSpec,
+  UsageError,
+  integerOption,
+  opt,
+  packageVersion,
+  readOptions,
+  renderOptions,
+  stringOption,
+} from "../cli/options";
 import { runVerify } from "../cli/verify";
 import { HostReport } from "../components/verify";
 import { RecordedProbe, startFakeFleet } from "../test/e2e/fake-fleet";
@@ -119,27 +130,57 @@ export function describeRun(run: FleetRun): string {
   );
 }
 
-async function main(argv: string[]): Promise<void> {
-  const opt = (name: string, dflt: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : dflt;
-  };
-  const hosts = Number(opt("--hosts", "20"));
-  const probeFile = opt("--probe", join(ROOT, "test/unit/fixtures/verify/converged.json"));
+const OPTIONS: readonly OptionSpec[] = [
+  opt("hosts", "<n>", "stand-in hosts (local sshd instances)", { default: "20" }),
+  opt("concurrency", "<n>", "verify --concurrency (default: as many as hosts)"),
+  opt("rounds", "<n>", "how many times the fleet is verified", { default: "3" }),
+  opt("probe", "<file>", "a recorded probe output the hosts answer with", {
+    default: "test/unit/fixtures/verify/converged.json",
+  }),
+  ...HELP_AND_VERSION,
+];
+const USAGE = `usage: sudo npx tsx bench/verify-fleet.ts [options]
+
+${renderOptions({ Options: OPTIONS })}`;
+
+async function main(argv: string[]): Promise<number> {
+  let hosts: number, concurrency: number, rounds: number, probeFile: string;
+  try {
+    const { values } = readOptions(argv, OPTIONS);
+    if (values.help || values.version) {
+      console.log(values.help ? USAGE : `hardened-docker ${packageVersion()}`);
+      return 0;
+    }
+    hosts = integerOption(values, OPTIONS, "hosts", 1, 200);
+    concurrency =
+      values.concurrency === undefined
+        ? hosts
+        : integerOption(values, OPTIONS, "concurrency", 1, 256);
+    rounds = integerOption(values, OPTIONS, "rounds", 1, 100);
+    // the default is in this repository; a path given is taken from where you are
+    probeFile =
+      typeof values.probe === "string"
+        ? resolve(values.probe)
+        : join(ROOT, stringOption(values, OPTIONS, "probe") as string);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`verify-fleet: ${e.message}\nRun with --help for the options.`);
+    return 2;
+  }
   const probe = JSON.parse(readFileSync(probeFile, "utf8")) as RecordedProbe;
-  const runs = await benchFleet(
-    hosts,
-    Number(opt("--concurrency", String(hosts))),
-    Number(opt("--rounds", "3")),
-    probe,
-  );
+  const runs = await benchFleet(hosts, concurrency, rounds, probe);
   runs.forEach((r, i) => console.log(`round ${i + 1}: ${describeRun(r)}`));
-  if (runs.some((r) => r.exitCode !== 0)) process.exitCode = 1;
+  return runs.some((r) => r.exitCode !== 0) ? 1 : 0;
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((e: unknown) => {
-    console.error(e);
-    process.exitCode = 1;
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
 }

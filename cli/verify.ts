@@ -2,9 +2,8 @@
  * `hardened-docker verify`: checks hosts over SSH against what their stack declares (or what a
  * default configuration declares, for a host given on the command line).
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { parseArgs } from "node:util";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   DEFAULT_MAX_EXPOSURE,
   HostReport,
@@ -21,48 +20,24 @@ import {
   unverifiedReport,
   verifyHost,
 } from "../components/verify";
-import { InvalidArgument, nearest } from "../components/validate";
+import { InvalidArgument } from "../components/validate";
+import {
+  HELP_AND_VERSION,
+  OptionSpec,
+  OptionValues,
+  UsageError,
+  flag,
+  integerOption,
+  opt,
+  packageVersion,
+  readOptions,
+  renderOptions,
+  stringOption,
+} from "./options";
+
+export { packageVersion };
 import { checkConfigKeys, hostArgsFromConfig, plainConfigSource } from "../stacks/config";
 import { StackFileError, planInputFromStackFile, stackNames } from "../stacks/stack-file";
-
-/** One option of `verify`: the parser's configuration and the usage text both come from it. */
-interface OptionSpec {
-  /** The long name, without `--`. */
-  readonly name: string;
-  readonly type: "string" | "boolean";
-  /** A one-letter alias (`i` for `-i`). @default none */
-  readonly short?: string;
-  /** What the value looks like in the usage (string options). @default none */
-  readonly value?: string;
-  readonly description: string;
-  /** The value when the option is not given (string options); the usage shows it. @default none */
-  readonly default?: string;
-  /** May be given more than once. @default false */
-  readonly multiple?: boolean;
-  /** Another spelling that is accepted but not listed (`colour`). @default none */
-  readonly alias?: string;
-}
-
-/** An option with a value (`--name <value>`). */
-const opt = (
-  name: string,
-  value: string,
-  description: string,
-  more: Partial<OptionSpec> = {},
-): OptionSpec => ({
-  name,
-  type: "string",
-  value,
-  description,
-  ...more,
-});
-/** An option without a value (`--name`). */
-const flag = (name: string, description: string, more: Partial<OptionSpec> = {}): OptionSpec => ({
-  name,
-  type: "boolean",
-  description,
-  ...more,
-});
 
 /** Every option of `verify`, under the heading the usage lists it under. */
 const OPTION_GROUPS: Readonly<Record<string, readonly OptionSpec[]>> = {
@@ -95,29 +70,14 @@ const OPTION_GROUPS: Readonly<Record<string, readonly OptionSpec[]>> = {
     flag("verbose", "also the evidence of PASS checks and the fix of WARNs", { short: "v" }),
     flag("no-color", "no colours (default: on a terminal unless NO_COLOR)", { alias: "no-colour" }),
     flag("color", "colours even when stdout is not a terminal", { alias: "colour" }),
-    flag("help", "print this help", { short: "h" }),
-    flag("version", "print the version"),
+    ...HELP_AND_VERSION,
   ],
 };
 
 const OPTIONS: readonly OptionSpec[] = Object.values(OPTION_GROUPS).flat();
 
-function optionLabel(o: OptionSpec): string {
-  return `${o.short ? `-${o.short}, ` : "    "}--${o.name}${o.value ? ` ${o.value}` : ""}`;
-}
-
 /** The usage text, generated from the option table. */
 function renderUsage(): string {
-  const width = Math.max(...OPTIONS.map((o) => optionLabel(o).length)) + 2;
-  const groups = Object.entries(OPTION_GROUPS).map(([heading, options]) =>
-    [
-      `${heading}:`,
-      ...options.map(
-        (o) =>
-          `  ${optionLabel(o).padEnd(width)}${o.description}${o.default === undefined ? "" : ` (default: ${o.default})`}`,
-      ),
-    ].join("\n"),
-  );
   return `usage: hardened-docker verify (--stack <name>... | --all-stacks) [options]
        hardened-docker verify --host <addr> --host-key '<type> <key>' [options]
 
@@ -125,7 +85,7 @@ Checks each host over one SSH connection (read-only; as root through sudo -n) an
 table of checks. The key comes from --identity or the SSH agent (SSH_AUTH_SOCK): stack
 secrets are encrypted, so the stack's privateKey is never read.
 
-${groups.join("\n\n")}
+${renderOptions(OPTION_GROUPS)}
 
 At most one of --json, --junit - and --sarif - writes to stdout, and then nothing else does.
 Exit code: 0 when no check fails, 1 when one fails or a host cannot be verified (unreachable,
@@ -136,21 +96,6 @@ export const VERIFY_USAGE = renderUsage();
 
 /** What a usage error prints after its message. */
 const SEE_HELP = "Run 'hardened-docker verify --help' for the options.";
-
-/**
- * The version in this package's package.json: the nearest one above `dir` whose name is
- * hardened-docker (`cli/..` in a checkout, `dist/cli/../..` once built).
- */
-export function packageVersion(dir: string = __dirname): string {
-  for (let d = dir; ; d = dirname(d)) {
-    const file = join(d, "package.json");
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "hardened-docker" && pkg.version !== undefined) return pkg.version;
-    }
-    if (dirname(d) === d) throw new Error(`no package.json of hardened-docker above ${dir}`);
-  }
-}
 
 export interface CliIo {
   readonly stdout: (text: string) => void;
@@ -169,8 +114,6 @@ type Target =
       readonly expected: VerifyExpectation;
     }
   | { readonly name: string; readonly error: string };
-
-class UsageError extends Error {}
 
 interface Parsed {
   readonly stacks: readonly string[];
@@ -194,80 +137,12 @@ interface Parsed {
   readonly colour?: boolean;
 }
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
-function parserOptions(): Record<
-  string,
-  { type: "string" | "boolean"; short?: string; multiple?: boolean }
-> {
-  const options: ReturnType<typeof parserOptions> = {};
-  for (const o of OPTIONS) {
-    options[o.name] = {
-      type: o.type,
-      ...(o.short ? { short: o.short } : {}),
-      ...(o.multiple ? { multiple: true } : {}),
-    };
-    if (o.alias) options[o.alias] = { type: o.type };
-  }
-  return options;
-}
-
-/** The option values as given (no defaults yet; aliases folded in). @throws UsageError */
-function readOptions(argv: readonly string[]): Values {
-  const options = parserOptions();
-  let values: Values;
-  try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
-  } catch (e) {
-    throw new UsageError(syntaxProblem(argv, options) ?? (e as Error).message);
-  }
-  for (const o of OPTIONS) if (o.alias !== undefined) values[o.name] ??= values[o.alias];
-  return values;
-}
-
-/** The first argument the strict parser refused, in our words (Node's are about positionals). */
-function syntaxProblem(
-  argv: readonly string[],
-  options: ReturnType<typeof parserOptions>,
-): string | undefined {
-  const { tokens } = parseArgs({
-    args: [...argv],
-    options,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  for (const t of tokens) {
-    if (t.kind === "positional") return `unexpected argument ${t.value}`;
-    if (t.kind !== "option") continue;
-    const type = options[t.name]?.type;
-    if (type === undefined) {
-      const near = t.rawName.startsWith("--") ? nearest(t.name, Object.keys(options)) : undefined;
-      return `unknown option ${t.rawName}${near ? `; did you mean --${near}?` : ""}`;
-    }
-    if (type === "boolean" && t.value !== undefined) return `${t.rawName} takes no value`;
-    if (type === "string" && t.value === undefined) return `${t.rawName} needs a value`;
-    if (type === "string" && !t.inlineValue && /^-./.test(t.value ?? ""))
-      return `${t.rawName} needs a value (one that starts with - goes as ${t.rawName}=${t.value})`;
-  }
-  return undefined;
-}
-
 /** A string option's value, else its default. */
-function stringValue(values: Values, name: string): string | undefined {
-  const v = values[name];
-  return typeof v === "string" ? v : OPTIONS.find((o) => o.name === name)?.default;
-}
+const stringValue = (values: OptionValues, name: string) => stringOption(values, OPTIONS, name);
+const integer = (values: OptionValues, name: string, min: number, max: number) =>
+  integerOption(values, OPTIONS, name, min, max);
 
-function integer(values: Values, name: string, min: number, max: number): number {
-  const v = stringValue(values, name) as string;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max)
-    throw new UsageError(`--${name} ${v}: want a whole number from ${min} to ${max}`);
-  return n;
-}
-
-function exposure(values: Values): number {
+function exposure(values: OptionValues): number {
   const v = stringValue(values, "max-exposure") as string;
   const n = Number(v);
   if (!/^\d+(\.\d+)?$/.test(v) || n > 10)
@@ -276,7 +151,7 @@ function exposure(values: Values): number {
 }
 
 /** Typed options with their defaults, and the rules between them. @throws UsageError */
-function checkOptions(values: Values): Parsed {
+function checkOptions(values: OptionValues): Parsed {
   const given = (name: string) => values[name] !== undefined;
   const p: Parsed = {
     stacks: (values.stack as string[] | undefined) ?? [],
@@ -463,7 +338,7 @@ export async function runVerify(argv: readonly string[], io: CliIo): Promise<num
   let p: Parsed;
   let list: Target[];
   try {
-    const values = readOptions(argv);
+    const { values } = readOptions(argv, OPTIONS);
     if (values.help) {
       io.stdout(`${VERIFY_USAGE}\n`);
       return 0;

@@ -9,10 +9,19 @@
  * secret written in clear text.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ParseArgsConfig, parseArgs } from "node:util";
-import { nearest } from "../components/validate";
+import {
+  HELP_AND_VERSION,
+  OptionSpec,
+  OptionValues,
+  UsageError,
+  flag,
+  opt,
+  packageVersion,
+  readOptions,
+  renderOptions,
+} from "../cli/options";
 import { checkConfigKeys } from "./config";
 import { collectPlan, renderPlanText } from "./plan";
 import {
@@ -26,46 +35,24 @@ import {
 const ROOT = join(__dirname, "..");
 
 /** The options, once: the parser and the usage text both come from this table. */
-const OPTIONS = {
-  stack: {
-    type: "string",
-    multiple: true,
-    value: "<host>",
-    help: "plan stacks/Pulumi.<host>.yaml (repeatable)",
-  },
-  all: { type: "boolean", help: "plan every stack in stacks/" },
-  out: { type: "string", value: "<dir>", help: "where the plans go (default: plans)" },
-  "stacks-dir": {
-    type: "string",
-    value: "<dir>",
-    help: "where the stack files are (default: stacks)",
-  },
-  stdout: { type: "boolean", help: "also print the plan text" },
-  help: { type: "boolean", short: "h", help: "this text" },
-  version: { type: "boolean", help: "the version of hardened-docker" },
-  one: { type: "boolean", internal: true },
-} as const;
+const OPTION_GROUPS: Readonly<Record<string, readonly OptionSpec[]>> = {
+  Options: [
+    opt("stack", "<host>", "plan stacks/Pulumi.<host>.yaml (repeatable)", { multiple: true }),
+    flag("all", "plan every stack in the stacks directory"),
+    opt("out", "<dir>", "where the plans go", { default: "plans" }),
+    opt("stacks-dir", "<dir>", "where the stack files are", { default: "stacks" }),
+    flag("stdout", "also print the plan text"),
+    ...HELP_AND_VERSION,
+    flag("one", "plan one stack in this process (what --all runs per stack)", { hidden: true }),
+  ],
+};
+const OPTIONS = Object.values(OPTION_GROUPS).flat();
 
-export const PLAN_USAGE = [
-  "usage: npm run plan -- --stack <host> [--stack <host>...] | --all [options]",
-  "",
-  ...Object.entries(OPTIONS)
-    .filter(([, o]) => !("internal" in o))
-    .map(([name, o]) => {
-      const short = "short" in o ? `-${o.short}, ` : "    ";
-      const flag = `${short}--${name}${"value" in o ? ` ${o.value}` : ""}`;
-      return `  ${flag.padEnd(24)} ${"help" in o ? o.help : ""}`;
-    }),
-  "",
-  "Exit code: 0 planned, 1 a stack failed (its error names it), 2 bad arguments.",
-].join("\n");
+export const PLAN_USAGE = `usage: npm run plan -- --stack <host> [--stack <host>...] | --all [options]
 
-class UsageError extends Error {}
+${renderOptions(OPTION_GROUPS)}
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
-  return `hardened-docker ${pkg.version}`;
-}
+Exit code: 0 planned, 1 a stack failed (its error names it), 2 bad arguments.`;
 
 async function planOne(stack: string, dir: string, out: string, toStdout: boolean): Promise<void> {
   const input = planInputFromStackFile(stack, dir);
@@ -101,49 +88,22 @@ async function planOne(stack: string, dir: string, out: string, toStdout: boolea
 
 /** The whole command; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  let values: {
-    stack?: string[];
-    all?: boolean;
-    out?: string;
-    "stacks-dir"?: string;
-    stdout?: boolean;
-    help?: boolean;
-    version?: boolean;
-    one?: boolean;
-  };
+  let values: OptionValues;
   let stacks: string[];
   let dir: string;
   try {
-    const options = Object.fromEntries(
-      Object.entries(OPTIONS).map(([k, o]) => [
-        k,
-        {
-          type: o.type,
-          ...("multiple" in o ? { multiple: true } : {}),
-          ...("short" in o ? { short: o.short } : {}),
-        },
-      ]),
-    ) as NonNullable<ParseArgsConfig["options"]>;
-    try {
-      values = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
-        .values as typeof values;
-    } catch (e) {
-      const message = (e as Error).message.replace(/\. To specify a positional.*$/s, "");
-      const flag = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
-      const near = flag === undefined ? undefined : nearest(flag, Object.keys(OPTIONS));
-      throw new UsageError(`${message}${near ? `; did you mean --${near}?` : ""}`);
-    }
+    values = readOptions(argv, OPTIONS).values;
     if (values.help) {
       console.log(PLAN_USAGE);
       return 0;
     }
     if (values.version) {
-      console.log(version());
+      console.log(`hardened-docker ${packageVersion()}`);
       return 0;
     }
-    dir = values["stacks-dir"] ?? join(ROOT, "stacks");
+    dir = typeof values["stacks-dir"] === "string" ? values["stacks-dir"] : join(ROOT, "stacks");
     const known = stackNames(dir);
-    stacks = [...new Set([...(values.stack ?? []), ...(values.all ? known : [])])];
+    stacks = [...new Set([...((values.stack as string[]) ?? []), ...(values.all ? known : [])])];
     if (stacks.length === 0) throw new UsageError("name a --stack <host>, or --all");
     for (const s of stacks)
       if (!known.includes(s))
@@ -155,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`plan: ${e.message}\nRun 'npm run plan -- --help' for the options.`);
     return 2;
   }
-  const out = values.out ?? join(ROOT, "plans");
+  const out = typeof values.out === "string" ? values.out : join(ROOT, "plans");
   const toStdout = values.stdout === true;
   if (values.one || stacks.length === 1) {
     try {

@@ -56,7 +56,7 @@ test("a mistyped option: a did-you-mean, one hint line, no usage dump, exit 2", 
   const r = run("--stak", "web-9");
   expect(r.status).toBe(2);
   expect(r.stderr).toBe(
-    "plan: Unknown option '--stak'; did you mean --stack?\nRun 'npm run plan -- --help' for the options.\n",
+    "plan: unknown option --stak; did you mean --stack?\nRun 'npm run plan -- --help' for the options.\n",
   );
 });
 

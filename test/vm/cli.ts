@@ -15,6 +15,14 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { buildImage, HOST_KEY, REPO_PORT, TestVm } from "./vm";
+import {
+  HELP_AND_VERSION,
+  UsageError,
+  packageVersion,
+  readOptions,
+  renderOptions,
+} from "../../cli/options";
+import { nearest } from "../../components/validate";
 
 const ROOT = join(__dirname, "..", "..");
 const STATE = join(ROOT, ".vm");
@@ -108,8 +116,42 @@ async function down(): Promise<void> {
   console.log("VM stopped");
 }
 
-async function main(): Promise<number> {
-  const [verb, ...rest] = process.argv.slice(2);
+const VERBS: Readonly<Record<string, string>> = {
+  up: "build the image (once, needs root) and boot the VM",
+  ssh: "ssh into the VM as admin (with a command: run it)",
+  down: "stop the VM",
+  status: "say whether it runs (exit 0) or not (exit 1)",
+};
+const OPTIONS = HELP_AND_VERSION;
+const USAGE = `usage: npm run vm -- <command> [ssh command...]
+
+Commands:
+${Object.entries(VERBS)
+  .map(([v, d]) => `  ${v.padEnd(8)}${d}`)
+  .join("\n")}
+
+${renderOptions({ Options: OPTIONS })}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb.startsWith("-")) {
+    try {
+      const { values } = readOptions(argv, OPTIONS);
+      if (values.version) {
+        console.log(`hardened-docker ${packageVersion()}`);
+        return 0;
+      }
+      if (values.help) {
+        console.log(USAGE);
+        return 0;
+      }
+      throw new UsageError("name a command: up, ssh, down or status");
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      console.error(`vm: ${e.message}\nRun 'npm run vm -- --help' for the commands.`);
+      return 2;
+    }
+  }
   switch (verb) {
     case "up":
       await up();
@@ -125,13 +167,17 @@ async function main(): Promise<number> {
       console.log(running ? `running, SSH on 127.0.0.1:${SSH_PORT}` : "not running");
       return running ? 0 : 1;
     }
-    default:
-      console.error("usage: npm run vm -- up | ssh [command] | down | status");
+    default: {
+      const near = nearest(verb, Object.keys(VERBS));
+      console.error(
+        `vm: unknown command ${verb}${near ? `; did you mean ${near}?` : ""}\nRun 'npm run vm -- --help' for the commands.`,
+      );
       return 2;
+    }
   }
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
     console.error(e instanceof Error ? e.message : e);
