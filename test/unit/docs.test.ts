@@ -43,3 +43,17 @@ test("npm test's tool check names the missing tools and the exact apt command", 
   );
   expect(() => ensureTools({ bash: "bash" })).not.toThrow();
 });
+
+test("the Node.js the README asks for is package.json's engines, and the one running the tests", () => {
+  const root = join(__dirname, "..", "..");
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    engines: { node: string };
+  };
+  const min = /^>=(\d+)\.(\d+)$/.exec(pkg.engines.node);
+  expect(min).not.toBeNull();
+  expect(readFileSync(join(root, "README.md"), "utf8")).toContain(
+    `Node.js ${min![1]}.${min![2]} or newer`,
+  );
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  expect(major * 1000 + minor).toBeGreaterThanOrEqual(Number(min![1]) * 1000 + Number(min![2]));
+});
