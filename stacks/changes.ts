@@ -339,12 +339,21 @@ function prefixless(name: string, stack: string): string {
   return name.startsWith(`${stack}-`) ? name.slice(stack.length + 1) : name;
 }
 
+/**
+ * `@pulumi/command`'s rule for one command's inputs: a `triggers` change replaces it, any other
+ * change updates it; undefined when nothing changed. The e2e stand-in engine applies the same.
+ */
+export function commandAction(
+  before: Readonly<Record<string, unknown>>,
+  after: Readonly<Record<string, unknown>>,
+): "replace" | "update" | undefined {
+  if (JSON.stringify(before.triggers) !== JSON.stringify(after.triggers)) return "replace";
+  return JSON.stringify(before) === JSON.stringify(after) ? undefined : "update";
+}
+
 function actionOf(x: PlannedResource, y: PlannedResource): Action | undefined {
   if (JSON.stringify(x.inputs) === JSON.stringify(y.inputs)) return undefined;
-  if (x.type === COMMAND)
-    return JSON.stringify(x.inputs.triggers) !== JSON.stringify(y.inputs.triggers)
-      ? "replace"
-      : "update";
+  if (x.type === COMMAND) return commandAction(x.inputs, y.inputs);
   if (x.type.startsWith("docker:")) return "replace";
   return "update"; // a provider's settings
 }

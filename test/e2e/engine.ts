@@ -34,6 +34,7 @@ import * as pulumiTypes from "@pulumi/pulumi";
 import { Client } from "ssh2";
 import { sshExec } from "../vm/ssh";
 import { unwrapSecrets as unwrap } from "../../stacks/plan";
+import { commandAction } from "../../stacks/changes";
 import { DockerEngine, DockerState, PerformedDocker, isDockerResource } from "./docker-engine";
 
 export interface PerformedCommand {
@@ -62,11 +63,6 @@ interface CommandRecord {
 }
 /** Commands of earlier applies by name (the stand-in's state of `command:remote:Command`s). */
 export type CommandState = Map<string, CommandRecord>;
-
-/** The inputs whose change the provider diffs (anything else is the SDK's business). */
-const DIFFED = ["connection", "create", "update", "delete", "stdin", "environment", "triggers"];
-const diffed = (inputs: Record<string, unknown>) =>
-  JSON.stringify(DIFFED.map((k) => inputs[k] ?? null));
 
 export interface ApplyResult {
   readonly commands: PerformedCommand[];
@@ -157,14 +153,7 @@ export async function applyStack(
             registeredCommands.add(args.name);
             const prior = opts.commandState?.get(args.name);
             let action: CommandAction = "create";
-            if (prior) {
-              if (
-                JSON.stringify(prior.inputs.triggers ?? null) !==
-                JSON.stringify(inputs.triggers ?? null)
-              )
-                action = "replace";
-              else action = diffed(prior.inputs) === diffed(inputs) ? "same" : "update";
-            }
+            if (prior) action = commandAction(prior.inputs, inputs) ?? "same";
             if (opts.commandState) actions.push({ name: args.name, action });
             if (prior && action === "same")
               return {

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Plan, PlanInput, REDACTED, diffPlans, renderPlanText } from "../../stacks/plan";
 import { planInIsolation } from "./helpers/plan";
+import { commandAction } from "../../stacks/changes";
 import { planInputFromStackFile, stackNames } from "../../stacks/stack-file";
 
 const ROOT = join(__dirname, "..", "..");
@@ -161,11 +162,8 @@ test("plan refuses an unknown stack, naming the ones it has", () => {
  * (with deleteBeforeReplace, the old delete runs first); any other input change is an update
  * (create runs again).
  */
-const providerAction = (a: Plan, b: Plan, name: string) => {
-  const [x, y] = [inputsOf(a, name), inputsOf(b, name)];
-  if (JSON.stringify(x.triggers) !== JSON.stringify(y.triggers)) return "replace";
-  return JSON.stringify(x) === JSON.stringify(y) ? "none" : "update";
-};
+const providerAction = (a: Plan, b: Plan, name: string) =>
+  commandAction(inputsOf(a, name), inputsOf(b, name)) ?? "none";
 
 test("a service user change is an update of its step, never a replace (its delete removes the user's data)", async () => {
   const withRemoval = await plan(
