@@ -1,5 +1,6 @@
 /** `hardened-docker <command>`: the command-line entry (`npx hardened-docker verify …`). */
-import { CliIo, packageVersion, runVerify } from "./verify";
+import { packageVersion } from "./options";
+import { CliIo, runVerify } from "./verify";
 
 export const USAGE = `usage: hardened-docker <command> [options]
 

@@ -34,8 +34,6 @@ import {
   renderOptions,
   stringOption,
 } from "./options";
-
-export { packageVersion };
 import { checkConfigKeys, hostArgsFromConfig, plainConfigSource } from "../stacks/config";
 import { StackFileError, planInputFromStackFile, stackNames } from "../stacks/stack-file";
 

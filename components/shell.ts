@@ -58,7 +58,7 @@ hd_exit() { local rc=$?; [ -z "$hd_prev" ] || rm -f -- "$hd_prev"; if [ "$rc" = 
 trap hd_exit EXIT
 # wait_until SECONDS WHAT CMD...: poll CMD once a second until it succeeds or time runs out
 # (every 15 s of waiting it prints what it waits for and for how long: pulumi up shows it)
-hd_every=${"$"}{HD_PROGRESS_EVERY:-15}
+hd_every=15
 wait_until() {
   local secs=$1 what=$2 t0 now; shift 2
   t0=$(date +%s)

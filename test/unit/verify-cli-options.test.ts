@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../cli/hardened-docker";
-import { VERIFY_USAGE, packageVersion, runVerify } from "../../cli/verify";
+import { packageVersion } from "../../cli/options";
+import { VERIFY_USAGE, runVerify } from "../../cli/verify";
 import { HostReport, VerifyConnection, VerifyExpectation } from "../../components/verify";
 import { recordingIo } from "./helpers/cli-io";
 

@@ -7,7 +7,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CliIo, packageVersion, runVerify } from "../../cli/verify";
+import { packageVersion } from "../../cli/options";
+import { CliIo, runVerify } from "../../cli/verify";
 import { HostReport, SARIF_SCHEMA, renderSarif } from "../../components/verify";
 import { recordingIo } from "./helpers/cli-io";
 
