@@ -84,6 +84,7 @@ with_progress() {
 }
 # write_file PATH MODE OWNER GROUP: stdin becomes PATH, atomically, only when content, mode or
 # owner differ. Sets file_changed=1 when it wrote. Never prints the content.
+# shellcheck disable=SC2034 # file_changed: read by the scripts that call it
 write_file() {
   local path=$1 mode=$2 owner=$3 group=$4 dir tmp
   dir=$(dirname "$path"); file_changed=0
@@ -108,6 +109,7 @@ as_owner() {
 # write_user_file USER PATH MODE: write_file for a file of USER's own, done as USER (as_owner):
 # missing directories created 0700, the file replaced by rename only when content or mode
 # differ. Sets file_changed=1 when it wrote. Never prints the content.
+# shellcheck disable=SC2034 # file_changed: read by the scripts that call it
 write_user_file() {
   local u=$1 path=$2 mode=$3 out
   out=$(as_owner "$u" '

@@ -1,6 +1,6 @@
 /**
  * The system tools the unit tests run for real (haproxy runs the generated proxy config,
- * systemd-analyze verifies the rendered units, jq and xmllint parse the JSON and JUnit output),
+ * systemd-analyze verifies the rendered units, jq and xmllint parse the JSON and JUnit output, shellcheck reads every generated script),
  * checked once, before any test: run as root with apt, they are installed; otherwise the run
  * fails at once with the exact command to install them. Jest's globalSetup for `npm test`.
  */
@@ -15,6 +15,7 @@ export const UNIT_TEST_TOOLS: Readonly<Record<string, string>> = {
   "ssh-keygen": "openssh-client",
   ssh: "openssh-client",
   bash: "bash",
+  shellcheck: "shellcheck",
 };
 
 const has = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;

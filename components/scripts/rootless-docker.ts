@@ -58,6 +58,7 @@ case " ${"$"}{ID:-} ${"$"}{ID_LIKE:-} " in
 esac
 kernel_major=$(uname -r | cut -d. -f1); kernel_minor=$(uname -r | cut -d. -f2)
 old_kernel=0; { [ "$kernel_major" -lt 5 ] || { [ "$kernel_major" = 5 ] && [ "$kernel_minor" -lt 11 ]; }; } && old_kernel=1
+# shellcheck disable=SC2034 # version: read by the docker-repo and static installs only
 version=${version}
 if [ "$family" = debian ]; then
   want=(${words(deb.always)}); [ "$old_kernel" = 1 ] && want+=(${words(deb.oldKernel)})
@@ -122,7 +123,7 @@ function dockerRepoDebian(): string {
   if [ -n "$version" ]; then
     pinned=$(apt-cache madison docker-ce | awk -v v="$version" '$3 ~ "^[0-9]+:" v "-" { print $3; exit }')
     [ -n "$pinned" ] || die "docker-ce $version is not in Docker's apt repository"
-    for i in "${"$"}{!want[@]}"; do case "${"$"}{want[$i]}" in docker-ce|docker-ce-cli|docker-ce-rootless-extras) want[$i]="${"$"}{want[$i]}=$pinned" ;; esac; done
+    for i in "${"$"}{!want[@]}"; do case "${"$"}{want[$i]}" in docker-ce|docker-ce-cli|docker-ce-rootless-extras) want[i]="${"$"}{want[$i]}=$pinned" ;; esac; done
   fi`;
 }
 
@@ -136,7 +137,7 @@ function dockerRepoRhel(): string {
     changed "added Docker's dnf repository"
   fi
   if [ -n "$version" ]; then
-    for i in "${"$"}{!want[@]}"; do case "${"$"}{want[$i]}" in docker-ce|docker-ce-cli|docker-ce-rootless-extras) want[$i]="${"$"}{want[$i]}-3:$version" ;; esac; done
+    for i in "${"$"}{!want[@]}"; do case "${"$"}{want[$i]}" in docker-ce|docker-ce-cli|docker-ce-rootless-extras) want[i]="${"$"}{want[$i]}-3:$version" ;; esac; done
   fi`;
 }
 

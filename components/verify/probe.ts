@@ -124,10 +124,12 @@ const DOCKER_API_CLI = String.raw`dk() { as_user "$user" timeout 30 docker "$@" 
 s docker-info; dk info --format '{{json .}}'; echo "exit=$?"
 ids=$(dk ps -aq --no-trunc); rc=$?
 s containers
+# shellcheck disable=SC2086 # $ids: hex ids (checked), one word each
 if [ "$rc" != 0 ] || ! [[ $ids =~ ^[0-9a-f[:space:]]*$ ]]; then echo "docker ps failed: $ids"
 elif [ -n "$ids" ]; then dk inspect $ids; else echo "[]"; fi
 nets=$(dk network ls -q --no-trunc); rc=$?
 s networks
+# shellcheck disable=SC2086 # $nets: hex ids (checked), one word each
 if [ "$rc" != 0 ] || ! [[ $nets =~ ^[0-9a-f[:space:]]*$ ]]; then echo "docker network ls failed: $nets"
 elif [ -n "$nets" ]; then dk network inspect $nets; else echo "[]"; fi
 s proxy-pid
@@ -156,8 +158,8 @@ export function probeScript(target: ProbeTarget, marker: string): string {
 exec {fd}< <(
   s ${shellQuote(`unit-file:${unit}`)}; readfile /etc/systemd/system/${u}
   s ${shellQuote(`unit-journal:${unit}`)}
-  inv=${"$"}{inv[${u}]}
-  if [ -n "$inv" ]; then journalctl --no-pager -o short-unix -n 40 _SYSTEMD_INVOCATION_ID="$inv" 2>&1; fi
+  iv=${"$"}{inv[${u}]}
+  if [ -n "$iv" ]; then journalctl --no-pager -o short-unix -n 40 _SYSTEMD_INVOCATION_ID="$iv" 2>&1; fi
   if [ "${"$"}{act[${u}]}" != active ]; then journalctl --no-pager -o short-unix -n 40 -u ${u} 2>&1; fi${env}
   s ${shellQuote(`unit-security:${unit}`)}; systemd-analyze security --no-pager ${u} 2>&1 | tail -n 1
 ); fds+=("/dev/fd/$fd")`;

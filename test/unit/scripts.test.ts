@@ -13,6 +13,7 @@ import {
 import { unitCreateScript, unitDeleteScript } from "../../components/scripts/systemd";
 import { remoteScript } from "../../components/shell";
 import { fullArgs, minimalArgs } from "./helpers/fixtures";
+import { innerScript, shellcheck } from "./helpers/shellcheck";
 
 /** `bash -n` on the script inside a command string (strip sudo, run the inner bash with -n). */
 function syntaxErrors(commandLine: string): string {
@@ -25,9 +26,13 @@ function syntaxErrors(commandLine: string): string {
   return r.status === 0 ? "" : r.stderr || `exit ${r.status}`;
 }
 
-describe("every generated script is valid bash", () => {
-  test("the check itself catches a syntax error", () => {
+describe("every generated script is valid bash, and clean under shellcheck", () => {
+  test("the checks themselves catch a syntax error and a shellcheck finding", () => {
     expect(syntaxErrors(remoteScript("x", "if true; then", { sudo: true }))).not.toBe("");
+    expect(shellcheck(innerScript(remoteScript("x", "rm -rf $dir/x", { sudo: true })))).toMatch(
+      /SC2086/,
+    );
+    expect(shellcheck(innerScript(remoteScript("x", 'rm -rf -- "$1/x"', { sudo: true })))).toBe("");
   });
 
   test.each([
@@ -40,10 +45,11 @@ describe("every generated script is valid bash", () => {
     const commands = recorded.filter((r) => r.type === "command:remote:Command");
     expect(commands.length).toBeGreaterThan(8);
     for (const c of commands) {
-      for (const key of ["create", "delete"] as const) {
+      for (const key of ["create", "update", "delete"] as const) {
         const script = c.inputs[key];
         if (script === undefined) continue;
         expect([c.name, key, syntaxErrors(script as string)]).toEqual([c.name, key, ""]);
+        expect([c.name, key, shellcheck(innerScript(script as string))]).toEqual([c.name, key, ""]);
       }
     }
     expect(byName("syntax-docker-packages").inputs.create).toContain("docker.io");
@@ -59,6 +65,7 @@ describe("every generated script is valid bash", () => {
         rootlessExtrasSha256: "b".repeat(64),
       });
       expect(syntaxErrors(remoteScript("packages", script, { sudo: true }))).toBe("");
+      expect(shellcheck(innerScript(remoteScript("packages", script, { sudo: true })))).toBe("");
       for (const p of prerequisitePackages("debian", install).always) expect(script).toContain(p);
       for (const p of prerequisitePackages("rhel", install).always) expect(script).toContain(p);
     },

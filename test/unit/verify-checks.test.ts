@@ -21,6 +21,7 @@ import {
   probeScript,
 } from "../../components/verify";
 import { journalTime, lineDiff, stripJournalPrefix } from "../../components/verify/checks-apps";
+import { shellcheck } from "./helpers/shellcheck";
 import { socketMounts } from "../../components/verify/checks-containers";
 import {
   E2E_SERVICE,
@@ -631,6 +632,7 @@ describe("the probe script", () => {
       "@@hd-verify-0123456789abcdef@@",
     );
     execFileSync("bash", ["-n"], { input: script });
+    expect(shellcheck(script)).toBe("");
     expect(script.match(/POST /g)).toHaveLength(1);
     expect(script).not.toMatch(/docker (run|rm|create|start|stop|exec)\b/);
     expect(script).not.toMatch(/systemctl (start|stop|restart|enable|disable|mask|unmask)\b/);
