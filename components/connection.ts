@@ -1,17 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Privilege, remoteScript, shellQuote } from "./shell";
-import {
-  InvalidArgument,
-  checkBoolean,
-  checkHost,
-  checkHostKey,
-  checkKnownKeys,
-  checkLinuxName,
-  checkPlainObject,
-  checkPort,
-  requirePlain,
-} from "./validate";
+import { InvalidArgument, checkLogin, checkKnownKeys, checkPlainObject } from "./validate";
 
 /** How to reach a host over SSH. */
 export interface ConnectionArgs {
@@ -72,48 +62,17 @@ const CONNECTION_KEYS = [
 export function resolveConnection(args: ConnectionArgs, field = "connection"): HostConnection {
   const c = checkPlainObject(field, args);
   checkKnownKeys(field, c, CONNECTION_KEYS);
-  const host = checkHost(`${field}.host`, requirePlain(`${field}.host`, args.host));
-  const port = checkPort(`${field}.port`, args.port ?? 22);
-  const user = checkLinuxName(`${field}.user`, args.user ?? "root");
-  const insecure = checkBoolean(
-    `${field}.insecureIgnoreHostKey`,
-    args.insecureIgnoreHostKey ?? false,
-  );
-  // root needs no sudo; anyone else needs it for every step that changes the host
-  const sudo = checkBoolean(`${field}.sudo`, args.sudo ?? user !== "root");
-  if (user !== "root" && !sudo) {
-    throw new InvalidArgument(
-      `${field}.sudo`,
-      false,
-      "true when the login user is not root (every step needs root)",
-      "Log in as root, or give the user a NOPASSWD sudo rule and leave sudo unset.",
-    );
-  }
+  const { host, port, user, hostKey, sudo } = checkLogin(field, args, {
+    pinHostKey:
+      "Pin it (ssh-keyscan -t ed25519 <host>, checked out of band), or set insecureIgnoreHostKey: true for a throwaway host.",
+    rootNeededFor: "every step needs root",
+  });
   if (args.privateKey === undefined || args.privateKey === "") {
     throw new InvalidArgument(
       `${field}.privateKey`,
       undefined,
       "the SSH private key",
       "Set it with `pulumi config set --secret privateKey < ~/.ssh/id_ed25519`.",
-    );
-  }
-  let hostKey: string | undefined;
-  if (args.hostKey !== undefined) {
-    hostKey = checkHostKey(`${field}.hostKey`, requirePlain(`${field}.hostKey`, args.hostKey));
-    if (insecure) {
-      throw new InvalidArgument(
-        `${field}.insecureIgnoreHostKey`,
-        true,
-        "false when hostKey is set (the two contradict each other)",
-        "Remove one of them.",
-      );
-    }
-  } else if (!insecure) {
-    throw new InvalidArgument(
-      `${field}.hostKey`,
-      undefined,
-      "the host's SSH public key, e.g. 'ssh-ed25519 AAAAC3Nza...'",
-      "Pin it (ssh-keyscan -t ed25519 <host>, checked out of band), or set insecureIgnoreHostKey: true for a throwaway host.",
     );
   }
   const remote: command.types.input.remote.ConnectionArgs = {

@@ -267,6 +267,71 @@ export function checkHostKey(field: string, value: unknown): string {
   return key;
 }
 
+/** The fields of an admin login that the components and `verify` check alike. */
+export interface LoginFields {
+  readonly host?: unknown;
+  readonly port?: unknown;
+  readonly user?: unknown;
+  readonly hostKey?: unknown;
+  readonly insecureIgnoreHostKey?: unknown;
+  readonly sudo?: unknown;
+}
+
+export interface CheckedLogin {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** Undefined only with `insecureIgnoreHostKey: true`. */
+  readonly hostKey?: string;
+  readonly sudo: boolean;
+}
+
+/**
+ * The one rule for an admin login (the components' `connection` and `verify`'s): a host and
+ * port, a Linux user name (default root), sudo unless root (and never off for another user),
+ * and a pinned host key, or `insecureIgnoreHostKey: true` but never both. `hints` says how to
+ * set the host key and why root is needed, in the caller's terms.
+ */
+export function checkLogin(
+  field: string,
+  c: LoginFields,
+  hints: { readonly pinHostKey: string; readonly rootNeededFor: string },
+): CheckedLogin {
+  const host = checkHost(`${field}.host`, requirePlain(`${field}.host`, c.host));
+  const port = checkPort(`${field}.port`, c.port ?? 22);
+  const user = checkLinuxName(`${field}.user`, c.user ?? "root");
+  const insecure = checkBoolean(`${field}.insecureIgnoreHostKey`, c.insecureIgnoreHostKey ?? false);
+  const sudo = checkBoolean(`${field}.sudo`, c.sudo ?? user !== "root");
+  if (user !== "root" && !sudo) {
+    throw new InvalidArgument(
+      `${field}.sudo`,
+      false,
+      `true when the login user is not root (${hints.rootNeededFor})`,
+      "Log in as root, or give the user a NOPASSWD sudo rule and leave sudo unset.",
+    );
+  }
+  let hostKey: string | undefined;
+  if (c.hostKey !== undefined) {
+    hostKey = checkHostKey(`${field}.hostKey`, requirePlain(`${field}.hostKey`, c.hostKey));
+    if (insecure) {
+      throw new InvalidArgument(
+        `${field}.insecureIgnoreHostKey`,
+        true,
+        "false when hostKey is set (the two contradict each other)",
+        "Remove one of them.",
+      );
+    }
+  } else if (!insecure) {
+    throw new InvalidArgument(
+      `${field}.hostKey`,
+      undefined,
+      "the host's SSH public key, e.g. 'ssh-ed25519 AAAAC3Nza...'",
+      hints.pinHostKey,
+    );
+  }
+  return { host, port, user, ...(hostKey !== undefined ? { hostKey } : {}), sudo };
+}
+
 const KEY_COMMENT = /^[A-Za-z0-9@._+-]{1,100}$/;
 
 /**

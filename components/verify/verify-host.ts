@@ -11,15 +11,11 @@ import { parseSections, probeCommand, probeScript } from "./probe";
 import { CheckResult, HostReport, unverifiedReport } from "./types";
 import {
   InvalidArgument,
-  checkBoolean,
-  checkHost,
-  checkHostKey,
+  checkLogin,
   checkInteger,
   checkKnownKeys,
-  checkLinuxName,
   checkOneOf,
   checkPlainObject,
-  checkPort,
 } from "../validate";
 
 /** How `verify` reaches a host: the admin login, as for the components, but plain values. */
@@ -82,21 +78,10 @@ export function resolveVerifyConnection(
     "insecureIgnoreHostKey",
     "sudo",
   ]);
-  const user = checkLinuxName("connection.user", c.user ?? "root");
-  const insecure = checkBoolean(
-    "connection.insecureIgnoreHostKey",
-    c.insecureIgnoreHostKey ?? false,
-  );
-  const hostKey =
-    c.hostKey === undefined ? undefined : checkHostKey("connection.hostKey", c.hostKey);
-  if (hostKey === undefined && !insecure) {
-    throw new InvalidArgument(
-      "connection.hostKey",
-      undefined,
-      "the host's SSH public key",
-      "Pass --host-key 'ssh-ed25519 AAAA…' (or hostKey in the stack file).",
-    );
-  }
+  const { host, port, user, hostKey, sudo } = checkLogin("connection", c, {
+    pinHostKey: "Pass --host-key 'ssh-ed25519 AAAA…' (or hostKey in the stack file).",
+    rootNeededFor: "the probe reads root-only files",
+  });
   if (c.privateKey === undefined && c.agent === undefined) {
     throw new InvalidArgument(
       "connection.privateKey",
@@ -105,18 +90,9 @@ export function resolveVerifyConnection(
       "Pass --identity <file>, or load the key into ssh-agent (SSH_AUTH_SOCK).",
     );
   }
-  const sudo = checkBoolean("connection.sudo", c.sudo ?? user !== "root");
-  if (user !== "root" && !sudo) {
-    throw new InvalidArgument(
-      "connection.sudo",
-      false,
-      "true when the login user is not root (the probe reads root-only files)",
-      "Log in as root, or give the user a NOPASSWD sudo rule and leave sudo unset.",
-    );
-  }
   return {
-    host: checkHost("connection.host", c.host),
-    port: checkPort("connection.port", c.port ?? 22),
+    host,
+    port,
     username: user,
     ...(c.privateKey !== undefined ? { privateKey: c.privateKey } : {}),
     ...(c.agent !== undefined ? { agent: c.agent } : {}),

@@ -6,6 +6,8 @@ import {
   environmentValueProblem,
 } from "../../components";
 import { fullArgs } from "./helpers/fixtures";
+import { resolveConnection } from "../../components/connection";
+import { resolveVerifyConnection } from "../../components/verify/verify-host";
 
 type Mutate = (a: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -200,5 +202,53 @@ describe("bad input is rejected before any command exists", () => {
     const gate = recorded.find((r) => r.name === "gate-check-ssh-ready")!;
     // a connection change (host, port, user) is an update of the gate, never a replace
     expect(gate.inputs.triggers).toEqual(["valid"]);
+  });
+});
+
+describe("one login rule: the components' connection and verify's agree on every case", () => {
+  const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBUOvR8rA0pCj7lZkXa1fJ1u8J0b7yq4Vw8m2l9i0cXc";
+  const base = { host: "10.0.0.5", port: 22, user: "admin", privateKey: "k", hostKey: KEY };
+  /** [what, change, the field the refusal names (undefined: accepted)] */
+  const cases: [string, Record<string, unknown>, string | undefined][] = [
+    ["a pinned key, sudo by default", {}, undefined],
+    ["root, no sudo", { user: "root" }, undefined],
+    ["root with sudo set", { user: "root", sudo: true }, undefined],
+    ["no host key at all", { hostKey: undefined }, "connection.hostKey"],
+    [
+      "no host key, insecure on purpose",
+      { hostKey: undefined, insecureIgnoreHostKey: true },
+      undefined,
+    ],
+    [
+      "a pinned key AND insecure",
+      { insecureIgnoreHostKey: true },
+      "connection.insecureIgnoreHostKey",
+    ],
+    [
+      "insecure as a string",
+      { hostKey: undefined, insecureIgnoreHostKey: "yes" },
+      "connection.insecureIgnoreHostKey",
+    ],
+    ["a host key that is no key", { hostKey: "AAAA" }, "connection.hostKey"],
+    ["sudo off for a non-root user", { sudo: false }, "connection.sudo"],
+    ["a bad user name", { user: "a b" }, "connection.user"],
+    ["a bad host", { host: "a b" }, "connection.host"],
+    ["port 0", { port: 0 }, "connection.port"],
+    ["port as a string", { port: "22" }, "connection.port"],
+  ];
+  const outcome = (f: () => unknown): string | undefined => {
+    try {
+      f();
+      return undefined;
+    } catch (e) {
+      return (e as Error).message.split(": ")[0];
+    }
+  };
+  test.each(cases)("%s", (_what, change, field) => {
+    const c = { ...base, ...change } as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect([
+      outcome(() => resolveConnection(c as never)),
+      outcome(() => resolveVerifyConnection(c as never)),
+    ]).toEqual([field, field]);
   });
 });
