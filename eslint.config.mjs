@@ -21,8 +21,8 @@ export default tseslint.config(
     },
   },
   {
-    // the package's bin: plain CommonJS, no type information
-    files: ["bin/**/*.js"],
+    // the package's bin and the Jest reporter: plain CommonJS, no type information
+    files: ["bin/**/*.js", "test/failure-summary.js"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

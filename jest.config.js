@@ -1,6 +1,8 @@
 /** Two projects: `unit` (npm test: seconds, no root) and `e2e` (npm run test:e2e: the test VM). */
 const tsJest = ["ts-jest", { tsconfig: "tsconfig.json" }];
 module.exports = {
+  // the failed tests again, short, at the very end (test/failure-summary.js)
+  reporters: ["default", "<rootDir>/test/failure-summary.js"],
   projects: [
     {
       displayName: "unit",

@@ -81,10 +81,15 @@ export async function verifyUntilAllPass(
     const report = await verifyHost(connection, expected, { name: "e2e" });
     if (report.error === undefined && notPassing(report).length === 0)
       return { report, seconds: (Date.now() - t0) / 1000 };
-    if (Date.now() - t0 > timeoutMs)
+    if (Date.now() - t0 > timeoutMs) {
+      // what is not PASS first, one line each (a CI log cut in the middle keeps it)
+      const short = report.error
+        ? [`error: ${report.error}`]
+        : notPassing(report).map((c) => `${c.status} ${c.id}: ${c.evidence.split("\n")[0]}`);
       throw new Error(
-        `verify still not all-PASS after ${timeoutMs / 1000} s:\n${renderTable(report)}`,
+        `verify still not all-PASS after ${timeoutMs / 1000} s:\n${short.join("\n")}\n${renderTable(report)}`,
       );
+    }
     await new Promise((r) => setTimeout(r, 3000));
   }
 }
