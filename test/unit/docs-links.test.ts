@@ -4,6 +4,7 @@
  * path quoted in backticks exists; the README stays a first read (its size, and the two test
  * commands on its first screen).
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
@@ -240,4 +241,16 @@ describe("the documentation", () => {
     expect(top).toContain("npm test");
     expect(top).toContain("npm run test:e2e");
   });
+});
+
+test("the package carries the README's documentation: docs/ and the changelog", () => {
+  const out = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const packed = new Set(
+    (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path),
+  );
+  expect(markdownFiles().filter((f) => !packed.has(f))).toEqual([]);
 });
