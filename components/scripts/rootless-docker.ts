@@ -37,6 +37,14 @@ export interface PackagesScriptArgs {
   readonly rootlessExtrasSha256?: string;
 }
 
+/**
+ * How long the packages step waits for the dpkg lock (apt's own `DPkg::Lock::Timeout`, and the
+ * retry of `dpkg --configure -a` after an interrupted run): an apt left running by a cut
+ * connection, or unattended-upgrades, can hold it for minutes on a slow host (the test VM's
+ * orphaned install took 210-310 s). Progress lines say how long so far.
+ */
+export const DPKG_LOCK_WAIT_SECONDS = 600;
+
 function words(list: readonly string[]): string {
   return list.map(shellQuote).join(" ");
 }
@@ -71,15 +79,15 @@ ${a.install === "docker-repo" ? dockerRepoDebian() : ""}
   # a run cut off mid-install (lost connection, reboot) leaves dpkg half-configured: finish it
   if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
     # (retried: an orphaned apt from the cut run may still hold the lock for a while)
-    wait_until 300 "dpkg --configure -a to get the dpkg lock" dpkg --force-confold --configure -a
+    wait_until ${DPKG_LOCK_WAIT_SECONDS} "dpkg --configure -a to get the dpkg lock" dpkg --force-confold --configure -a
     changed "finished an interrupted dpkg run"
   fi
   if [ "${"$"}{#missing[@]}" -gt 0 ]; then
-    # (apt waits up to 300 s for a dpkg lock another apt holds: progress lines say so)
+    # (apt waits up to ${DPKG_LOCK_WAIT_SECONDS} s for a dpkg lock another apt holds: progress lines say so)
     with_progress "updating the apt lists (or waiting for the dpkg lock)" \
-      apt-get -q -o DPkg::Lock::Timeout=300 update
+      apt-get -q -o DPkg::Lock::Timeout=${DPKG_LOCK_WAIT_SECONDS} update
     with_progress "installing ${"$"}{missing[*]} (or waiting for the dpkg lock)" \
-      apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends "${"$"}{missing[@]}" \
+      apt-get -q -y -o DPkg::Lock::Timeout=${DPKG_LOCK_WAIT_SECONDS} install --no-install-recommends "${"$"}{missing[@]}" \
       || die "apt-get install ${"$"}{missing[*]} failed"
     changed "installed ${"$"}{missing[*]}"
   fi
