@@ -15,14 +15,9 @@ import { remoteScript } from "../../components/shell";
 import { fullArgs, minimalArgs } from "./helpers/fixtures";
 import { innerScript, shellcheck } from "./helpers/shellcheck";
 
-/** `bash -n` on the script inside a command string (strip sudo, run the inner bash with -n). */
+/** `bash -n` on the script inside a command string. */
 function syntaxErrors(commandLine: string): string {
-  const inner = commandLine
-    .replace(/^sudo -n true 2>\/dev\/null \|\| \{[^}]*\}; /, "")
-    .replace(/^sudo -n -- /, "");
-  const r = spawnSync("sh", ["-c", inner.replace(/^bash -c /, "bash -n -c ")], {
-    encoding: "utf8",
-  });
+  const r = spawnSync("bash", ["-n"], { input: innerScript(commandLine), encoding: "utf8" });
   return r.status === 0 ? "" : r.stderr || `exit ${r.status}`;
 }
 
