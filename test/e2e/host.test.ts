@@ -55,6 +55,7 @@ let withProxy = false;
 const PROXY_IMAGE = "local/haproxy:e2e";
 /** Traefik, built from its Go module (test/toolchain) and imported as an image in the guest. */
 const TRAEFIK_IMAGE = "local/traefik:e2e";
+let traefikBinary: string;
 let withTraefik = false;
 /** The dashboard's one user (an htpasswd line made by `openssl passwd -apr1`). */
 const DASHBOARD = { user: "admin", password: "e2e-dashboard-password" };
@@ -128,6 +129,9 @@ function report(result: ApplyResult, label: string): void {
 }
 
 beforeAll(async () => {
+  const t0 = Date.now();
+  traefikBinary = toolchainBinary("traefik");
+  timings["Traefik binary (test/toolchain, cached or built)"] = (Date.now() - t0) / 1000;
   const image = buildImage();
   timings[image.cached ? "image build (warm, cached)" : "image build (cold)"] = image.seconds;
   vm = new TestVm({
@@ -321,11 +325,6 @@ rm -rf $d`,
   expect(await asUser(`docker run --rm ${PROXY_IMAGE}`)).toMatch(/HAProxy version 2\.6/);
   // Traefik: the static binary built from its Go module, alone in a root filesystem, imported
   // in the guest (the tar streams over SSH into `docker import`)
-  // (looked up when needed: cached, built now, or waited for while another build makes it)
-  const tb = Date.now();
-  const traefikBinary = toolchainBinary("traefik");
-  timings["Traefik binary (test/toolchain: cached, built, or waited for)"] =
-    (Date.now() - tb) / 1000;
   const root = mkdtempSync(join(tmpdir(), "hd-traefik-rootfs-"));
   mkdirSync(join(root, "usr/local/bin"), { recursive: true });
   mkdirSync(join(root, "etc"));
