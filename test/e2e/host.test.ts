@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { utils as sshUtils } from "ssh2";
+import { ed25519KeyPair } from "../keys";
 import { applyStack, ApplyResult, CommandState, destroyStack, PerformedCommand } from "./engine";
 import { CHANGE_TABLE } from "../../stacks/changes";
 import type { DockerState } from "./docker-engine";
@@ -45,9 +45,9 @@ const timings: Record<string, number> = {};
 let vm: TestVm;
 let applied: PerformedCommand[] = [];
 /** A second deploy key, for a rotation. */
-const ROTATED_KEY = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@rotated" }).public;
+const ROTATED_KEY = ed25519KeyPair("e2e@rotated").public;
 /** The deploy key (what ssh-agent would hold for the Docker provider). */
-const deployKey = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@deploy" });
+const deployKey = ed25519KeyPair("e2e@deploy");
 /** Docker resources across applies (the engine's stand-in for Pulumi state). */
 const dockerState: DockerState = new Map();
 /** The proxy joins the stack once its image exists in the guest (built after the daemon). */
@@ -1180,7 +1180,7 @@ test("day-2: an app execStart that exits at once: the previous unit is back and 
 });
 
 test("day-2: a rotated admin key: every step updates and finds nothing to do, nothing restarts", async () => {
-  const admin2 = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@admin-rotated" });
+  const admin2 = ed25519KeyPair("e2e@admin-rotated");
   await sudo(`printf '%s\\n' ${shellQuote(admin2.public)} >>/home/admin/.ssh/authorized_keys`);
   const rotated = await change(
     "admin key rotated",

@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { utils as sshUtils } from "ssh2";
+import { ed25519KeyPair } from "../keys";
 import { parse } from "yaml";
 import { toolchainBinary } from "../toolchain/toolchain";
 import { CONFIG_KEYS } from "../../stacks/config";
@@ -57,8 +57,8 @@ function project() {
   return { run, ok, login, stackFile: (s: string) => join(dir, "stacks", `Pulumi.${s}.yaml`) };
 }
 
-const adminKey = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@admin" });
-const deployKey = sshUtils.generateKeyPairSync("ed25519", { comment: "e2e@deploy" });
+const adminKey = ed25519KeyPair("e2e@admin");
+const deployKey = ed25519KeyPair("e2e@deploy");
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL+CyTxpx/yaPBZOPQywyZ23w02anHNAMhhCRWaM2sS5";
 const HTPASSWD = `admin:$apr1$e2esalt1$${"A".repeat(22)}`;
 
@@ -129,7 +129,7 @@ test("quick start as the README has it: the example copied, stack select --creat
   copyFileSync(join(ROOT, "stacks", "Pulumi.example.yaml"), stackFile("web-1"));
   ok(["stack", "select", "--create", "web-1"]);
   ok(["config", "set", "--secret", "privateKey", "-s", "web-1"], adminKey.private);
-  const deployPub = sshUtils.generateKeyPairSync("ed25519", { comment: "qs@deploy" }).public;
+  const deployPub = ed25519KeyPair("qs@deploy").public;
   ok(["config", "set", "--path", "deployKeys[0]", "-s", "web-1", deployPub]);
   // the file kept (its keys and comments), with the encryption salt the CLI added
   const text = readFileSync(stackFile("web-1"), "utf8");

@@ -8,6 +8,7 @@ import { AddressInfo, Server as TcpServer, Socket, createServer } from "node:net
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server as SshServer, utils } from "ssh2";
+import { ed25519KeyPair } from "../keys";
 import { runVerify } from "../../cli/verify";
 import { hostKeyMismatchMessage } from "../../components/verify/ssh";
 import { recordingIo } from "./helpers/cli-io";
@@ -38,7 +39,7 @@ function opensshFingerprint(publicKey: string): string {
 }
 
 describe("the pinned host key", () => {
-  const served = utils.generateKeyPairSync("ed25519");
+  const served = ed25519KeyPair();
   let server: SshServer;
   let port: number;
   beforeAll(async () => {
