@@ -1,8 +1,14 @@
 /**
- * A Jest reporter: after the run, one short block per failed test (its name and the first lines
- * of its error, without colours), as the very last output. A CI log that keeps only the head
- * and the tail of a long VM run still shows what failed and why.
+ * A Jest reporter: after the run, a short summary of what failed, without colours, as the very
+ * last output. A CI log that keeps only the head and the tail of a long VM run still shows what
+ * failed and why. In a VM suite the first failure is usually the cause and the others follow
+ * from it, so the first failures get their error's first lines and every other failed test one
+ * line: the summary stays under ~70 lines however many fail.
  */
+const DETAILED = 3;
+const DETAIL_LINES = 12;
+const LISTED = 25;
+
 class FailureSummary {
   onRunComplete(_contexts, results) {
     const failed = [];
@@ -15,13 +21,19 @@ class FailureSummary {
     }
     if (failed.length === 0) return;
     const clean = (s) => s.replace(/\u001b\[[0-9;]*m/g, "");
-    const lines = [`\nfailed (${failed.length}), in run order:`];
-    for (const f of failed) {
+    const lines = [`\nfailed (${failed.length}), in run order; the first ones in detail:`];
+    for (const f of failed.slice(0, DETAILED)) {
       const message = clean(f.message)
         .split("\n")
         .filter((l) => l.trim() !== "" && !/^\s+at /.test(l))
-        .slice(0, 12);
+        .slice(0, DETAIL_LINES);
       lines.push(`- ${f.name}`, ...message.map((l) => `    ${l.slice(0, 300)}`));
+    }
+    const rest = failed.slice(DETAILED);
+    if (rest.length > 0) {
+      lines.push(`then ${rest.length} more:`);
+      for (const f of rest.slice(0, LISTED)) lines.push(`- ${f.name.slice(0, 200)}`);
+      if (rest.length > LISTED) lines.push(`- ... and ${rest.length - LISTED} more`);
     }
     process.stderr.write(`${lines.join("\n")}\n`);
   }
