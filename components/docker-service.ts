@@ -6,7 +6,26 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { InvalidArgument, checkDockerName, checkImageRef, checkNumber } from "./validate";
+import * as command from "@pulumi/command";
+import { ConnectionArgs, HostConnection, resolveConnection } from "./connection";
+import { hostCommand } from "./host-command";
+import {
+  CANARY_DELETE_SCRIPT,
+  CanarySpec,
+  SPEC_LABEL,
+  canaryCreateScript,
+  specHash,
+} from "./scripts/canary";
+import {
+  InvalidArgument,
+  checkDockerName,
+  checkImageRef,
+  checkInteger,
+  checkKnownKeys,
+  checkLinuxName,
+  checkNumber,
+  checkPlainObject,
+} from "./validate";
 
 /** Label every library container carries, so `verify` and policies can recognise it. */
 export const ROLE_LABEL = "dev.hardened-docker.role";
@@ -51,6 +70,46 @@ export function resolveServiceSettings(
   };
 }
 
+/**
+ * Where a canary of a new spec runs before the container is replaced (see
+ * `canaryCreateScript`): the host's admin login and the service user whose daemon it is.
+ */
+export interface CanaryHost {
+  readonly connection: HostConnection;
+  readonly user: string;
+  /** How long the canary gets to pass the health check. @default 120 */
+  readonly timeoutSeconds?: number;
+}
+
+/**
+ * `canary` of `SocketProxy` and `Traefik`: before a change replaces the container (the old one
+ * goes first: its name is fixed), the new spec runs once beside it, and the change stops there,
+ * with the old container serving, when it does not pass its health check.
+ */
+export interface CanaryArgs {
+  /** The host's admin login, as for the host steps. */
+  readonly connection: ConnectionArgs;
+  /** The service user whose rootless daemon runs the container. */
+  readonly user: string;
+  /** Seconds the new spec gets to pass its health check. @default 120 */
+  readonly timeoutSeconds?: number;
+}
+
+export function resolveCanary(field: string, args: CanaryArgs): CanaryHost {
+  const a = checkPlainObject(field, args);
+  checkKnownKeys(field, a, ["connection", "user", "timeoutSeconds"]);
+  return {
+    connection: resolveConnection(args.connection, `${field}.connection`),
+    user: checkLinuxName(`${field}.user`, args.user),
+    timeoutSeconds: checkInteger(
+      `${field}.timeoutSeconds`,
+      args.timeoutSeconds ?? HEALTHY_TIMEOUT_SECONDS,
+      5,
+      3600,
+    ),
+  };
+}
+
 export interface DockerServiceSpec {
   /** Value of the role label (`socket-proxy`, `traefik`). */
   readonly role: string;
@@ -67,6 +126,8 @@ export interface DockerServiceSpec {
   readonly memoryMiB: number;
   readonly healthcheck: docker.types.input.ContainerHealthcheck;
   readonly labels?: pulumi.Input<docker.types.input.ContainerLabel[]>;
+  /** Run a canary of each new spec first (a `<name>-canary` host step). @default none */
+  readonly canary?: CanaryHost;
   /** The rest of the container: command, env, mounts, ports, user, tmpfs. */
   readonly container: Omit<
     docker.ContainerArgs,
@@ -91,7 +152,12 @@ export interface DockerService {
   readonly network: docker.Network;
   readonly image: docker.RemoteImage;
   readonly container: docker.Container;
+  /** The step that runs a new spec once before the container is replaced, when asked for. */
+  readonly canary?: command.remote.Command;
 }
+
+/** How long `wait` gives a new container to turn healthy, and the canary by default. */
+export const HEALTHY_TIMEOUT_SECONDS = 120;
 
 /** Registers `<name>-network`, `<name>-image` and `<name>-container` under `parent`. */
 export function dockerService(
@@ -109,9 +175,73 @@ export function dockerService(
     { name: spec.image, keepLocally: true },
     { parent },
   );
+  const c = spec.container;
+  // every input of the container but its labels, resolved: what the canary runs and the spec
+  // label's hash covers
+  const resolved = pulumi
+    .output({
+      image: image.imageId,
+      user: c.user,
+      entrypoints: c.entrypoints,
+      command: c.command,
+      envs: c.envs,
+      tmpfs: c.tmpfs,
+      mounts: c.mounts,
+      ports: c.ports,
+      network: network.name,
+      extraNetworks: spec.extraNetworks ?? [],
+    })
+    .apply((v): CanarySpec => ({
+      role: spec.role,
+      user: spec.canary?.user ?? "",
+      containerName: spec.containerName,
+      image: v.image,
+      ...(v.user ? { containerUser: v.user } : {}),
+      ...(v.entrypoints ? { entrypoint: v.entrypoints } : {}),
+      ...(v.command ? { command: v.command } : {}),
+      ...(v.envs ? { env: v.envs } : {}),
+      ...(v.tmpfs ? { tmpfs: v.tmpfs } : {}),
+      ...(v.mounts
+        ? {
+            mounts: v.mounts.map((m) => ({
+              source: m.source ?? "",
+              target: m.target,
+              readOnly: m.readOnly ?? false,
+            })),
+          }
+        : {}),
+      cpus: String(spec.cpus),
+      memoryMiB: spec.memoryMiB,
+      health: (spec.healthcheck.tests as string[]).slice(1),
+      timeoutSeconds: spec.canary?.timeoutSeconds ?? HEALTHY_TIMEOUT_SECONDS,
+      rest: {
+        ports: v.ports ?? [],
+        network: v.network,
+        aliases: spec.aliases ?? [],
+        extraNetworks: v.extraNetworks,
+        internal: spec.internal,
+        healthcheck: spec.healthcheck,
+      },
+    }));
   const labels = pulumi
-    .output(spec.labels ?? [])
-    .apply((l) => [{ label: ROLE_LABEL, value: spec.role }, ...l]);
+    .all([spec.labels ?? [], resolved])
+    .apply(([l, r]) => [
+      { label: ROLE_LABEL, value: spec.role },
+      { label: SPEC_LABEL, value: specHash(r) },
+      ...l,
+    ]);
+  const canary = spec.canary
+    ? hostCommand(
+        `${name}-canary`,
+        spec.canary.connection,
+        {
+          step: `${spec.role} canary`,
+          create: resolved.apply(canaryCreateScript),
+          delete: CANARY_DELETE_SCRIPT,
+        },
+        { parent, dependsOn: [image, network] },
+      )
+    : undefined;
   const container = new docker.Container(
     `${name}-container`,
     {
@@ -135,10 +265,11 @@ export function dockerService(
       healthcheck: spec.healthcheck,
       labels,
       wait: true,
-      waitTimeout: 120,
+      waitTimeout: HEALTHY_TIMEOUT_SECONDS,
     },
-    // a fixed name: the old container must go before the new one can be created
-    { parent, dependsOn: [network], deleteBeforeReplace: true },
+    // a fixed name: the old container must go before the new one can be created; the canary
+    // (when asked for) has proven the new spec turns healthy before that
+    { parent, dependsOn: [network, ...(canary ? [canary] : [])], deleteBeforeReplace: true },
   );
-  return { network, image, container };
+  return { network, image, container, ...(canary ? { canary } : {}) };
 }

@@ -389,7 +389,11 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
       const dockerOpts = { parent: this, providers: { docker: this.dockerProvider } };
       this.socketProxy = new SocketProxy(
         `${name}-socket-proxy`,
-        { ...proxySettings, dockerSocket: this.uid.apply(rootlessDockerSocket) },
+        {
+          ...proxySettings,
+          dockerSocket: this.uid.apply(rootlessDockerSocket),
+          canary: { connection: args.connection, user },
+        },
         dockerOpts,
       );
       this.proxyEndpoint = this.socketProxy.endpoint;
@@ -403,6 +407,7 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
               networkName: this.socketProxy.network.name,
             },
             unprivilegedPortStart: args.docker?.unprivilegedPortStart,
+            canary: { connection: args.connection, user },
           },
           { ...dockerOpts, dependsOn: [this.socketProxy] },
         );

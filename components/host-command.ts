@@ -7,7 +7,7 @@ export interface HostCommandArgs {
   /** Short step name printed in every line the scripts report. */
   readonly step: string;
   /** Script body run on create (and again on update): idempotent. */
-  readonly create: string;
+  readonly create: pulumi.Input<string>;
   /** Script body that undoes `create`. */
   readonly delete: string;
   /** File body handed to the script on stdin (never quoted into the command). */
@@ -38,7 +38,10 @@ export function hostCommand(
     name,
     {
       connection: conn.remote,
-      create: remoteScript(args.step, args.create, conn.privilege),
+      create:
+        typeof args.create === "string"
+          ? remoteScript(args.step, args.create, conn.privilege)
+          : pulumi.output(args.create).apply((c) => remoteScript(args.step, c, conn.privilege)),
       delete: remoteScript(`${args.step} (delete)`, args.delete, conn.privilege),
       ...(args.stdin !== undefined ? { stdin: args.stdin } : {}),
       ...(args.triggers?.length ? { triggers: args.triggers } : {}),

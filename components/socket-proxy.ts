@@ -1,6 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { ResolvedServiceSettings, dockerService, resolveServiceSettings } from "./docker-service";
+import type * as command from "@pulumi/command";
+import {
+  CanaryArgs,
+  ResolvedServiceSettings,
+  dockerService,
+  resolveCanary,
+  resolveServiceSettings,
+} from "./docker-service";
 import {
   ResolvedProxyPolicy,
   SOCKET_PROXY_HEALTH_PORT,
@@ -45,6 +52,12 @@ export interface SocketProxySettings extends SocketProxyPolicy {
 export interface SocketProxyArgs extends SocketProxySettings {
   /** The rootless daemon's socket on the host, e.g. `/run/user/1001/docker.sock`. */
   readonly dockerSocket: pulumi.Input<string>;
+  /**
+   * Run each new spec once beside the running proxy before replacing it (a `<name>-canary`
+   * host step): a spec that does not pass its health check fails the up and leaves the running
+   * proxy as it was. `HardenedDockerHost` always sets it. @default none (replaced unchecked)
+   */
+  readonly canary?: CanaryArgs;
 }
 
 export interface ResolvedSocketProxy extends ResolvedServiceSettings {
@@ -107,6 +120,8 @@ export class SocketProxy extends pulumi.ComponentResource {
   readonly network: docker.Network;
   readonly image: docker.RemoteImage;
   readonly container: docker.Container;
+  /** The canary step, when `canary` is set. */
+  readonly canary?: command.remote.Command;
   /**
    * `tcp://<containerName>:2375`, reachable from containers on the network. An output of the
    * container: whatever uses it waits until the proxy runs (and is healthy).
@@ -118,15 +133,22 @@ export class SocketProxy extends pulumi.ComponentResource {
 
   constructor(name: string, args: SocketProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super(SOCKET_PROXY_TYPE, name, {}, opts);
-    const s = rethrowAsResourceError(this, () => resolveSocketProxy(args));
+    const { canary: canaryArgs, ...settings } = args;
+    const { s, canary } = rethrowAsResourceError(this, () => ({
+      s: resolveSocketProxy(settings),
+      canary:
+        canaryArgs === undefined ? undefined : resolveCanary("socketProxy.canary", canaryArgs),
+    }));
     this.config = renderSocketProxyConfig(s.policy);
     this.networkName = s.networkName;
     ({
       network: this.network,
       image: this.image,
       container: this.container,
+      canary: this.canary,
     } = dockerService(this, name, {
       role: "socket-proxy",
+      ...(canary ? { canary } : {}),
       image: s.image,
       containerName: s.containerName,
       networkName: s.networkName,

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import type * as command from "@pulumi/command";
 import {
   TRAEFIK_INTERNAL_PORT,
   TRAEFIK_WEBSECURE_PORT,
@@ -11,7 +12,13 @@ import {
   traefikArgs,
   traefikDashboardLabels,
 } from "./render/traefik";
-import { ResolvedServiceSettings, dockerService, resolveServiceSettings } from "./docker-service";
+import {
+  CanaryArgs,
+  ResolvedServiceSettings,
+  dockerService,
+  resolveCanary,
+  resolveServiceSettings,
+} from "./docker-service";
 import {
   InvalidArgument,
   checkArray,
@@ -82,6 +89,13 @@ export interface TraefikArgs extends TraefikSettings {
    * @default 1024 (the kernel default)
    */
   readonly unprivilegedPortStart?: number;
+  /**
+   * Run each new spec once beside the running Traefik before replacing it (a `<name>-canary`
+   * host step, without published ports or networks): a spec that does not pass its health
+   * check fails the up and leaves the running Traefik as it was. `HardenedDockerHost` always
+   * sets it. @default none (replaced unchecked)
+   */
+  readonly canary?: CanaryArgs;
 }
 
 export interface ResolvedTraefik extends ResolvedServiceSettings {
@@ -195,15 +209,21 @@ export class Traefik extends pulumi.ComponentResource {
   readonly network: docker.Network;
   readonly image: docker.RemoteImage;
   readonly container: docker.Container;
+  /** The canary step, when `canary` is set. */
+  readonly canary?: command.remote.Command;
   /** Traefik's command line (static configuration). */
   readonly args: pulumi.Output<string[]>;
 
   constructor(name: string, args: TraefikArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TRAEFIK_TYPE, name, {}, opts);
-    const s = rethrowAsResourceError(this, () => {
+    const { canary: canaryArgs, ...settings } = args;
+    const { s, canary } = rethrowAsResourceError(this, () => {
       const p = checkPlainObject("traefik.proxy", args.proxy);
       checkKnownKeys("traefik.proxy", p, ["endpoint", "networkName"]);
-      return resolveTraefik(args, args.unprivilegedPortStart);
+      return {
+        s: resolveTraefik(settings, args.unprivilegedPortStart),
+        canary: canaryArgs === undefined ? undefined : resolveCanary("traefik.canary", canaryArgs),
+      };
     });
     this.args = pulumi.output(args.proxy.endpoint).apply((endpoint) =>
       traefikArgs({
@@ -237,8 +257,10 @@ export class Traefik extends pulumi.ComponentResource {
       network: this.network,
       image: this.image,
       container: this.container,
+      canary: this.canary,
     } = dockerService(this, name, {
       role: "traefik",
+      ...(canary ? { canary } : {}),
       image: s.image,
       containerName: s.containerName,
       networkName: s.networkName,

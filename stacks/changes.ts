@@ -133,6 +133,8 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
         "linger-enable",
         "provisioner-unit",
         "service-user-deploy-keys",
+        "socket-proxy-canary",
+        "traefik-canary",
       ],
     },
     refusal: "renaming it to $user in place is refused",
@@ -145,7 +147,12 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
     example: (c) => (c.serviceUserUid = 1600),
     outcome: "refused",
     plan: {
-      update: ["service-user-account", "provisioner-unit", "service-user-deploy-keys"],
+      update: [
+        "service-user-account",
+        "provisioner-unit",
+        "service-user-deploy-keys",
+        "socket-proxy-canary",
+      ],
       replace: ["socket-proxy-container"],
     },
     refusal: "not the declared $want_uid",
@@ -306,18 +313,20 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
     example: (c) =>
       (c.socketProxy = { ...(c.socketProxy as Record<string, unknown>), allow: ["traefik-swarm"] }),
     outcome: "replace",
-    plan: { replace: ["socket-proxy-container"] },
+    plan: { update: ["socket-proxy-canary"], replace: ["socket-proxy-container"] },
     onHost:
-      "the proxy container is replaced (same name: the old one goes first); its config is in its spec",
-    downtime: "the Docker API for clients on docker_api (Traefik) while the new proxy starts",
+      "a canary of the new proxy runs beside the old one and must pass the health check; then the proxy container is replaced (same name: the old one goes first). A canary that fails stops the up with the old proxy serving",
+    downtime:
+      "the Docker API for clients on docker_api (Traefik) while the new proxy starts; none for a refused spec",
   },
   {
     key: "traefik",
     example: (c) => (c.traefik = { ...(c.traefik as Record<string, unknown>), httpPort: 8080 }),
     outcome: "replace",
-    plan: { replace: ["traefik-container"] },
-    onHost: "the Traefik container is replaced (same name: the old one goes first)",
-    downtime: "routing by Traefik while the new container starts",
+    plan: { update: ["traefik-canary"], replace: ["traefik-container"] },
+    onHost:
+      "a canary of the new Traefik (no ports, no network) must pass the health check; then the Traefik container is replaced (same name: the old one goes first). A canary that fails stops the up with the old Traefik serving",
+    downtime: "routing by Traefik while the new container starts; none for a refused spec",
   },
   {
     key: "traefikDashboardUsers",
@@ -326,8 +335,9 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
       c.traefikDashboardUsers = ["admin:$apr1$e2esalt1$abcdefghijklmnopqrstuv"];
     },
     outcome: "replace",
-    plan: { replace: ["traefik-container"] },
-    onHost: "the Traefik container is replaced with the new users (a secret in its spec)",
+    plan: { update: ["traefik-canary"], replace: ["traefik-container"] },
+    onHost:
+      "the Traefik container is replaced with the new users (a secret in its labels; the canary runs when the dashboard is switched on or off, not for users alone)",
     downtime: "as traefik",
   },
 ];

@@ -773,22 +773,33 @@ test("a hostile service user's links and races in its home reach nothing of root
   }
 });
 
-test("an allowlist change replaces only the proxy container, and the new rule is live", async () => {
-  const r = await apply(
-    stackConfig({
-      socketProxy: { image: PROXY_IMAGE, allow: ["traefik", { sections: ["INFO"] }] },
-    }),
+/**
+ * Polls GET /_ping through the proxy from a container on docker_api, about twice a second,
+ * until stopped; returns a function that stops it and gives the longest span (guest clock, s)
+ * between two answered pings while it ran.
+ */
+async function pingThroughProxy(): Promise<() => Promise<number>> {
+  const loop = String.raw`while :; do r=$( { printf 'GET /_ping HTTP/1.1
+Host: docker
+Connection: close
+
+'; sleep 1; } | nc -w 2 socket-proxy 2375 | head -n 1); echo "$(date +%s) $r"; sleep 0.5; done`;
+  await asUser(
+    `docker rm -f pinger >/dev/null 2>&1; docker run -d --name pinger --network docker_api local/busybox:latest sh -c ${shellQuote(loop)} >/dev/null`,
   );
-  expect(r.error).toBeUndefined();
-  expect(
-    r.docker.filter((d) => d.action !== "unchanged").map((d) => `${d.action} ${d.name}`),
-  ).toEqual(["replaced e2e-socket-proxy-container"]);
-  expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/info | head -1"))).toBe("200");
-  // back to the declared allowlist
-  const back = await apply(stackConfig());
-  expect(back.error).toBeUndefined();
-  expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/info | head -1"))).toBe("403");
-});
+  return async () => {
+    const lines = (await asUser("docker logs pinger 2>&1; docker rm -f pinger >/dev/null"))
+      .trim()
+      .split("\n");
+    const ok = lines
+      .filter((l) => / HTTP\/1\.[01] 200/.test(l))
+      .map((l) => Number(l.split(" ")[0]));
+    expect(ok.length).toBeGreaterThan(3);
+    let gap = 0;
+    for (let i = 1; i < ok.length; i++) gap = Math.max(gap, ok[i] - ok[i - 1]);
+    return gap;
+  };
+}
 
 /** verify's connection to the VM: the admin login, as in the stack. */
 const adminLogin = (): VerifyConnection => ({
@@ -1177,6 +1188,101 @@ test("day-2: an app execStart that exits at once: the previous unit is back and 
   expect(await vm.run("cat /etc/systemd/system/provisioner.service")).toBe(unitBefore);
   expect((await vm.run("systemctl is-active provisioner.service")).trim()).toBe("active");
   expect(await vm.run("curl -sf http://127.0.0.1:3000/healthz")).toBe('{"status":"ok"}');
+});
+
+test("day-2: the proxy allowlist: a canary of the new proxy passes, then only the proxy container is replaced; the rule is live", async () => {
+  const stop = await pingThroughProxy();
+  const allow = ["traefik", { sections: ["INFO"] }];
+  const { r, daemonRestarted, appRestarted } = await change(
+    "socketProxy allowlist",
+    "socketProxy",
+    current({ socketProxy: { image: PROXY_IMAGE, allow } }),
+  );
+  expect(r.error).toBeUndefined();
+  expect(
+    r.docker.filter((d) => d.action !== "unchanged").map((d) => `${d.action} ${d.name}`),
+  ).toEqual(["replaced e2e-socket-proxy-container"]);
+  const canary = r.commands.find((c) => c.name === "e2e-socket-proxy-canary");
+  expect(canary?.stdout).toMatch(
+    /a canary of the new socket-proxy passed its health check in \d+ s/,
+  );
+  timings["proxy canary: passed after (s)"] = Number(
+    /check in (\d+) s/.exec(canary?.stdout ?? "")?.[1],
+  );
+  // the Docker API through the proxy is away only while the old proxy stops and the new one
+  // starts (the canary's run is not downtime)
+  timings["proxy replace: longest gap between answered pings (s, ~1.5 s polling)"] = await stop();
+  expect([daemonRestarted, appRestarted]).toEqual([false, false]);
+  expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/info | head -1"))).toBe("200");
+  expect(
+    (await asUser("docker ps -aq --filter label=dev.hardened-docker.role=canary")).trim(),
+  ).toBe("");
+  // back to the declared allowlist: the same steps again
+  const back = await change("socketProxy allowlist back", "socketProxy", current());
+  expect(back.r.error).toBeUndefined();
+  expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/info | head -1"))).toBe("403");
+  expect(await tenants()).toBe(tenantsAtStart);
+});
+
+test("day-2: a new proxy or Traefik that does not pass its health check: the up fails saying why, the running one keeps serving", async () => {
+  const running = () =>
+    asUser(
+      "docker inspect -f '{{.Name}} {{.Id}} {{.State.Running}} {{.RestartCount}}' socket-proxy traefik",
+    );
+  const before = await running();
+  const containersTouched = (r: ApplyResult) =>
+    r.docker.filter((d) => d.name.endsWith("-container") && d.action !== "unchanged");
+  const traefik = { image: TRAEFIK_IMAGE, httpPort: 8080, httpsPort: 8443, dashboard: {} };
+  // the proxy's entrypoint in an image without haproxy: the canary exits at once
+  const badProxy = await change(
+    "proxy image without haproxy (refused)",
+    undefined,
+    current({ socketProxy: { image: "local/busybox:latest" } }),
+  );
+  expect(badProxy.r.error?.message).toMatch(
+    /the new socket-proxy container did not pass its health check within 120 s \(after \d+ s: exited \(exit code \d+\)\); socket-proxy was left running as it was/,
+  );
+  expect(badProxy.r.error?.message).toMatch(/haproxy.*not found/);
+  expect(containersTouched(badProxy.r)).toEqual([]);
+  // Traefik with a flag it does not know: it exits at once
+  const badTraefik = await change(
+    "Traefik flag it does not know (refused)",
+    undefined,
+    current({ traefik: { ...traefik, extraArgs: ["--no.such.option=1"] } }),
+  );
+  expect(badTraefik.r.error?.message).toMatch(
+    /the new traefik container did not pass its health check within 120 s \(after \d+ s: exited \(exit code \d+\)\); traefik was left running as it was/,
+  );
+  expect(containersTouched(badTraefik.r)).toEqual([]);
+  // both still the same containers, never restarted, and serving
+  expect(await running()).toBe(before);
+  expect(statusOf(await fromDockerApiNetwork("req GET /v1.41/_ping | head -1"))).toBe("200");
+  expect(await vm.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/")).toBe("404");
+  expect(
+    (await asUser("docker ps -aq --filter label=dev.hardened-docker.role=canary")).trim(),
+  ).toBe("");
+  // a Traefik change it accepts: the canary (no network, no ports) passes, then the replace
+  const good = await change(
+    "traefik logLevel",
+    "traefik",
+    current({ traefik: { ...traefik, logLevel: "WARN" } }),
+  );
+  expect(good.r.error).toBeUndefined();
+  expect(containersTouched(good.r).map((d) => `${d.action} ${d.name}`)).toEqual([
+    "replaced e2e-traefik-container",
+  ]);
+  expect(good.r.commands.find((c) => c.name === "e2e-traefik-canary")?.stdout).toMatch(
+    /a canary of the new traefik passed its health check in \d+ s/,
+  );
+  // back to the declared stack: the proxy runs its spec (the failed change never reached it),
+  // Traefik is replaced back
+  const back = await change("traefik back", "traefik", current());
+  expect(back.r.error).toBeUndefined();
+  expect(containersTouched(back.r).map((d) => `${d.action} ${d.name}`)).toEqual([
+    "replaced e2e-traefik-container",
+  ]);
+  expect(await tenants()).toBe(tenantsAtStart);
+  await verifyUntilAllPass(adminLogin(), expectationOf(current()), 3 * MIN);
 });
 
 test("day-2: a rotated admin key: every step updates and finds nothing to do, nothing restarts", async () => {

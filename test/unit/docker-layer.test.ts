@@ -117,9 +117,40 @@ describe("HardenedDockerHost with socketProxy and traefik", () => {
     expect(c.envs).toEqual([
       `${SOCKET_PROXY_CONFIG_ENV}=${renderSocketProxyConfig({ allow: ["traefik", { method: "POST", path: "/containers/{id}/restart" }] })}`,
     ]);
-    expect(c.labels).toEqual([{ label: "dev.hardened-docker.role", value: "socket-proxy" }]);
+    expect(c.labels).toEqual([
+      { label: "dev.hardened-docker.role", value: "socket-proxy" },
+      { label: "dev.hardened-docker.spec", value: expect.stringMatching(/^[0-9a-f]{16}$/) },
+    ]);
     expect((c.healthcheck as { tests: string[] }).tests.join(" ")).toContain("/healthz");
   });
+
+  test.each(["socket-proxy", "traefik"])(
+    "%s: a canary step runs the new spec before the container is replaced, as the service user",
+    async (role) => {
+      await build("edge-1");
+      const container = byName(`edge-1-${role}-container`);
+      const canary = byName(`edge-1-${role}-canary`);
+      // the replace waits for the canary; the canary waits for the image it runs
+      expect(container.dependsOn).toContain(canary.urn);
+      expect(canary.dependsOn).toContain(byName(`edge-1-${role}-image`).urn);
+      expect(container.deleteBeforeReplace).toBe(true);
+      // the canary looks for the spec hash the container carries: equal, it runs nothing
+      const spec = (container.inputs as Inputs).labels?.find(
+        (l) => l.label === "dev.hardened-docker.spec",
+      )?.value as string;
+      const create = String(canary.inputs.create);
+      expect(create).toContain(`want=${spec} role=${role}`);
+      expect(create).toContain("u=provisioner name=" + role + " canary=" + role + "-canary");
+      expect(create).toContain(`sha256:mock-`);
+      expect(create).toContain("--network none");
+      // its health check is the container's own, in exec form
+      const tests = (container.inputs.healthcheck as { tests: string[] }).tests;
+      expect(tests[0]).toBe("CMD");
+      expect(create).toContain(`docker exec "$canary" ${tests.slice(1).join(" ")}`.slice(0, 60));
+      // Traefik's dashboard users (a secret, in its labels) never reach the canary
+      expect(create).not.toMatch(/\$(apr1|2y)\$/);
+    },
+  );
 
   test("the entrypoint writes the config from the environment and execs haproxy", () => {
     const dir = mkdtempSync(join(tmpdir(), "hd-entry-"));

@@ -41,7 +41,7 @@ test("the same config plans identically (text and JSON), and diffs as no change"
   expect(renderPlanText(again)).toBe(renderPlanText(base));
   expect(JSON.stringify(again)).toBe(JSON.stringify(base));
   expect(diffPlans(base, again)).toEqual([]);
-  expect(base.resources.length).toBe(29);
+  expect(base.resources.length).toBe(31);
 });
 
 test("a unit's content: only that unit's command changes, the new line visible", async () => {
@@ -72,15 +72,17 @@ test("daemon.json: only the daemon-json step changes, the rendered JSON visible"
   expect(inputsOf(after, "example-docker-daemon-json").stdin).toContain('"max-size": "50m"');
 });
 
-test("the proxy allowlist: only the proxy container changes, the new rule visible in its config", async () => {
+test("the proxy allowlist: the proxy's canary runs the new config, then only the proxy container changes", async () => {
   const after = await plan(
     withConfig((c) => {
       c.socketProxy = { ...(c.socketProxy as object), allow: ["traefik", { sections: ["INFO"] }] };
     }),
   );
   expect(diffPlans(base, after)).toEqual([
-    { name: "example-socket-proxy-container", change: "changed", fields: ["envs"] },
+    { name: "example-socket-proxy-canary", change: "changed", fields: ["create"] },
+    { name: "example-socket-proxy-container", change: "changed", fields: ["envs", "labels"] },
   ]);
+  expect(String(inputsOf(after, "example-socket-proxy-canary").create)).toContain("# GET /info");
   const envs = inputsOf(after, "example-socket-proxy-container").envs as string[];
   expect(envs[0]).toContain("  # GET /info\n");
   expect(renderPlanText(after)).toContain("# GET /info");
@@ -145,7 +147,7 @@ test("npm run plan -- --all writes stable text and JSON for every stack, with no
     expect(json.resources.length).toBeGreaterThan(0);
     expect(JSON.stringify(json)).not.toContain("plan-placeholder");
   }
-  expect(r.stdout).toMatch(/plan example: 29 resources/);
+  expect(r.stdout).toMatch(/plan example: 31 resources/);
 }, 60_000);
 
 test("plan refuses an unknown stack, naming the ones it has", () => {

@@ -48,6 +48,10 @@ describe("every generated script is valid bash, and clean under shellcheck", () 
       }
     }
     expect(byName("syntax-docker-packages").inputs.create).toContain("docker.io");
+    if (args.socketProxy) {
+      expect(byName("syntax-socket-proxy-canary").inputs.create).toContain("docker run -d");
+      expect(byName("syntax-traefik-canary").inputs.create).toContain("docker run -d");
+    }
   });
 
   test.each(["distro", "docker-repo", "static"] as const)(

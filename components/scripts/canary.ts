@@ -1,0 +1,157 @@
+import { createHash } from "node:crypto";
+import { shellQuote } from "../shell";
+
+/**
+ * The label that carries a hash of a library container's spec: what the canary compares to
+ * decide whether the running container already is the declared one.
+ */
+export const SPEC_LABEL = "dev.hardened-docker.spec";
+/** The canary's own role label value: not the proxy, not Traefik, whatever it mounts. */
+export const CANARY_ROLE = "canary";
+
+/** A library container's spec, resolved: what the canary runs (and the spec hash covers). */
+export interface CanarySpec {
+  /** Role label value of the container the canary stands for (`socket-proxy`, `traefik`). */
+  readonly role: string;
+  /** The service user whose rootless daemon runs the container. */
+  readonly user: string;
+  /** The running container's name (the one to keep serving when the canary fails). */
+  readonly containerName: string;
+  /** Image reference or id. */
+  readonly image: string;
+  readonly containerUser?: string;
+  readonly entrypoint?: readonly string[];
+  readonly command?: readonly string[];
+  /** `NAME=value` (values may span lines). */
+  readonly env?: readonly string[];
+  readonly tmpfs?: Readonly<Record<string, string>>;
+  readonly mounts?: readonly {
+    readonly source: string;
+    readonly target: string;
+    readonly readOnly: boolean;
+  }[];
+  readonly cpus: string;
+  readonly memoryMiB: number;
+  /** The health check in exec form, without the leading `CMD`. */
+  readonly health: readonly string[];
+  /** How long the canary gets to pass its health check. */
+  readonly timeoutSeconds: number;
+  /**
+   * What the canary does not reproduce (published ports, networks, labels) but the hash must
+   * still cover: a change of it replaces the container, and the canary then runs for it too.
+   */
+  readonly rest?: unknown;
+}
+
+/**
+ * sha256 (first 16 hex digits) of the container's spec: everything in `spec` but where the
+ * canary runs (`user`) and for how long (`timeoutSeconds`).
+ */
+export function specHash(spec: CanarySpec): string {
+  const covered = { ...spec, timeoutSeconds: undefined, user: undefined };
+  return createHash("sha256").update(JSON.stringify(covered)).digest("hex").slice(0, 16);
+}
+
+/**
+ * The canary step's script (run as root, with the prelude). A library container with a fixed
+ * name must go before its replacement can start, so a replacement that never turns healthy
+ * would leave the host without it. Before Pulumi replaces it, this script runs the new spec
+ * once, as the service user, under another name and with no network, and waits until the
+ * container's own health check (run with `docker exec`) passes:
+ *
+ * - healthy: the canary is removed and the replacement goes ahead;
+ * - exited or still unhealthy after `timeoutSeconds`: the canary is removed, the step fails
+ *   with the container's exit status and last log lines, and the running container is left as
+ *   it was (Pulumi stops before the replace);
+ * - nothing to protect (no running container of that name) or the running one already carries
+ *   this spec's hash: nothing runs ("no change").
+ *
+ * A canary left behind by an interrupted run is removed first, whatever follows.
+ *
+ * Not reproduced: published ports and networks (a port taken by something else, or a network
+ * problem, still shows only when the real container starts) and labels.
+ */
+export function canaryCreateScript(spec: CanarySpec): string {
+  const hash = specHash(spec);
+  const canary = `${spec.containerName}-canary`;
+  const envNames = (spec.env ?? []).map((e) => e.slice(0, e.indexOf("=")));
+  const run: string[] = [
+    "docker",
+    "run",
+    "-d",
+    "--name",
+    canary,
+    "--network",
+    "none",
+    "--label",
+    `dev.hardened-docker.role=${CANARY_ROLE}`,
+    "--read-only",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges:true",
+    "--cpus",
+    spec.cpus,
+    "--memory",
+    `${spec.memoryMiB}m`,
+    "--memory-swap",
+    `${spec.memoryMiB}m`,
+    ...(spec.containerUser ? ["--user", spec.containerUser] : []),
+    ...Object.entries(spec.tmpfs ?? {}).flatMap(([path, opts]) => [
+      "--tmpfs",
+      opts ? `${path}:${opts}` : path,
+    ]),
+    ...(spec.mounts ?? []).flatMap((m) => [
+      "--mount",
+      `type=bind,source=${m.source},target=${m.target}${m.readOnly ? ",readonly" : ""}`,
+    ]),
+    ...envNames.flatMap((n) => ["-e", n]),
+    ...(spec.entrypoint?.length ? ["--entrypoint", spec.entrypoint[0]] : []),
+    spec.image,
+    ...(spec.entrypoint ?? []).slice(1),
+    ...(spec.command ?? []),
+  ];
+  // env values (multi-line: haproxy's config) reach docker run through its environment
+  const q = (words: readonly string[]) => words.map(shellQuote).join(" ");
+  const envPrefix = spec.env?.length ? `env ${q(spec.env)} ` : "";
+  return String.raw`u=${shellQuote(spec.user)} name=${shellQuote(spec.containerName)} canary=${shellQuote(canary)}
+want=${shellQuote(hash)} role=${shellQuote(spec.role)} limit=${spec.timeoutSeconds}
+# what the service user's daemon prints is its own: control characters are dropped
+clean() { tr -d '\000-\010\013-\037\177' | tail -n "$1"; }
+# a canary left by an interrupted run mounts what the container mounts: never kept
+if as_user "$u" docker container inspect "$canary" >/dev/null 2>&1; then
+  as_user "$u" docker rm -f "$canary" >/dev/null 2>&1 || die "could not remove $canary, left by an interrupted run"
+  changed "removed $canary, left by an interrupted run"
+fi
+running=$(as_user "$u" docker container inspect -f '{{.State.Running}} {{index .Config.Labels "${SPEC_LABEL}"}}' "$name" 2>/dev/null || true)
+case $running in
+  "true $want") exit 0 ;;
+  true\ *) ;;
+  *) note "no running $name to keep serving: the new one is waited on as it starts"; exit 0 ;;
+esac
+t0=$(date +%s)
+out=$(as_user "$u" ${envPrefix}${q(run)} 2>&1) \
+  || die "could not start a canary of the new $role: $(printf '%s\n' "$out" | clean 5); $name was left running as it was"
+healthy=0 state=""
+while :; do
+  state=$(as_user "$u" docker container inspect -f '{{.State.Status}} (exit code {{.State.ExitCode}})' "$canary" 2>&1 | clean 1) || state="gone"
+  case $state in running*) ;; *) break ;; esac
+  if as_user "$u" timeout 30 docker exec "$canary" ${q(spec.health)} >/dev/null 2>&1; then
+    healthy=1; break
+  fi
+  [ $(($(date +%s) - t0)) -lt "$limit" ] || break
+  sleep 2
+done
+secs=$(($(date +%s) - t0))
+if [ "$healthy" != 1 ]; then
+  logs=$(as_user "$u" docker logs "$canary" 2>&1 | clean 12) || true
+  as_user "$u" docker rm -f "$canary" >/dev/null 2>&1 || true
+  die "the new $role container did not pass its health check within $limit s (after $secs s: $state); $name was left running as it was. Its last log lines:
+$logs"
+fi
+as_user "$u" docker rm -f "$canary" >/dev/null 2>&1 || true
+changed "a canary of the new $role passed its health check in $secs s: $name is replaced next"`;
+}
+
+/** Nothing of the canary outlives its create. */
+export const CANARY_DELETE_SCRIPT = `note "nothing to remove: the canary never outlives its run"`;

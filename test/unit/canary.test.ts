@@ -1,0 +1,182 @@
+/**
+ * The canary step's script, run for real by bash against a fake `docker` (and `as_user` that
+ * only drops its user argument): what it runs, when it runs nothing, and what a failure says.
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { remoteScript } from "../../components/shell";
+import { CanarySpec, canaryCreateScript, specHash } from "../../components/scripts/canary";
+import { innerScript, shellcheck } from "./helpers/shellcheck";
+
+const SPEC: CanarySpec = {
+  role: "socket-proxy",
+  user: "provisioner",
+  containerName: "socket-proxy",
+  image: "sha256:0123",
+  containerUser: "0:0",
+  entrypoint: ["/bin/sh", "-c", "umask 077 && exec haproxy"],
+  env: ["HD_CFG=global\n  maxconn 10\n"],
+  tmpfs: { "/run/socket-proxy": "rw,size=1m" },
+  mounts: [
+    { source: "/run/user/1001/docker.sock", target: "/var/run/docker.sock", readOnly: true },
+  ],
+  cpus: "0.15",
+  memoryMiB: 128,
+  health: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/healthz"],
+  timeoutSeconds: 6,
+};
+
+/**
+ * A fake docker CLI. RUNNING: what `container inspect` prints for the running container (empty:
+ * no such container); CANARY: the canary's state after it started; HEALTHY_AFTER: the exec that
+ * first succeeds (0: never). Every call is logged, one per line, with the env value it saw.
+ */
+const FAKE_DOCKER = String.raw`#!/bin/bash
+log=$FAKE_DIR/calls
+printf '%s\n' "$*" >>"$log"
+case "$1 $2" in
+  "container inspect")
+    name=${"$"}{!#}
+    if [ "$name" = socket-proxy ]; then
+      [ -n "$RUNNING" ] || { echo "Error: No such container: $name" >&2; exit 1; }
+      echo "$RUNNING"
+    elif [ -e "$FAKE_DIR/started" ]; then echo "$CANARY"
+    else echo "Error: No such container: $name" >&2; exit 1; fi ;;
+  "rm -f") rm -f "$FAKE_DIR/started" ;;
+  "run -d") printf '%s' "$HD_CFG" >"$FAKE_DIR/env"; touch "$FAKE_DIR/started"; echo 4f3c ;;
+  "exec socket-proxy-canary")
+    n=$(( $(cat "$FAKE_DIR/execs" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$FAKE_DIR/execs"
+    [ "$HEALTHY_AFTER" != 0 ] && [ "$n" -ge "$HEALTHY_AFTER" ] ;;
+  "logs socket-proxy-canary") printf 'haproxy: not found\n\033[31mred\033[0m line\n' ;;
+  *) echo "fake docker: unexpected $*" >&2; exit 9 ;;
+esac
+`;
+
+function runCanary(env: {
+  RUNNING: string;
+  CANARY?: string;
+  HEALTHY_AFTER?: number;
+  leftover?: boolean;
+}) {
+  const dir = mkdtempSync(join(tmpdir(), "hd-canary-"));
+  if (env.leftover) writeFileSync(join(dir, "started"), "");
+  writeFileSync(join(dir, "docker"), FAKE_DOCKER);
+  chmodSync(join(dir, "docker"), 0o755);
+  // the fakes replace the prelude's as_user (runuser) and PATH
+  const body = `as_user() { shift; "$@"; }\nPATH=${dir}:$PATH\n${canaryCreateScript(SPEC)}`;
+  const r = spawnSync(
+    "bash",
+    ["-c", innerScript(remoteScript("socket-proxy canary", body, { sudo: false }))],
+    {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        FAKE_DIR: dir,
+        RUNNING: env.RUNNING,
+        CANARY: env.CANARY ?? "running (exit code 0)",
+        HEALTHY_AFTER: String(env.HEALTHY_AFTER ?? 1),
+      },
+      timeout: 30_000,
+    },
+  );
+  const calls = existsSync(join(dir, "calls"))
+    ? readFileSync(join(dir, "calls"), "utf8").trim().split("\n")
+    : [];
+  const sawEnv = existsSync(join(dir, "env")) ? readFileSync(join(dir, "env"), "utf8") : undefined;
+  return { ...r, calls, sawEnv, canaryLeft: existsSync(join(dir, "started")) };
+}
+
+describe("the canary step", () => {
+  test("its script is clean for bash -n and shellcheck", () => {
+    const script = innerScript(remoteScript("c", canaryCreateScript(SPEC), { sudo: true }));
+    expect(spawnSync("bash", ["-n"], { input: script }).status).toBe(0);
+    expect(shellcheck(script)).toBe("");
+  });
+
+  test("no running container: nothing to keep serving, nothing runs", () => {
+    const r = runCanary({ RUNNING: "" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("no running socket-proxy to keep serving");
+    expect(r.stdout).toContain("socket-proxy canary: no change");
+    expect(r.calls.filter((c) => c.startsWith("run"))).toEqual([]);
+  });
+
+  test("the running container already carries this spec: no change, nothing runs", () => {
+    const r = runCanary({ RUNNING: `true ${specHash(SPEC)}` });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("hardened-docker: socket-proxy canary: no change\n");
+    expect(r.calls).toHaveLength(2);
+  });
+
+  test("a canary left by an interrupted run is removed, whatever follows", () => {
+    const r = runCanary({ RUNNING: `true ${specHash(SPEC)}`, leftover: true });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(
+      "hardened-docker: socket-proxy canary: changed: removed socket-proxy-canary, left by an interrupted run\n",
+    );
+    expect(r.canaryLeft).toBe(false);
+  });
+
+  test("a new spec that turns healthy: run once, without network, with the same limits; removed", () => {
+    const r = runCanary({ RUNNING: "true 0000", HEALTHY_AFTER: 2 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(
+      /changed: a canary of the new socket-proxy passed its health check in \d+ s: socket-proxy is replaced next/,
+    );
+    const run = r.calls.find((c) => c.startsWith("run -d")) as string;
+    for (const flag of [
+      "--name socket-proxy-canary",
+      "--network none",
+      "--label dev.hardened-docker.role=canary",
+      "--read-only",
+      "--cap-drop ALL",
+      "--security-opt no-new-privileges:true",
+      "--cpus 0.15",
+      "--memory 128m --memory-swap 128m",
+      "--user 0:0",
+      "--tmpfs /run/socket-proxy:rw,size=1m",
+      "--mount type=bind,source=/run/user/1001/docker.sock,target=/var/run/docker.sock,readonly",
+      "-e HD_CFG --entrypoint /bin/sh sha256:0123 -c umask 077 && exec haproxy",
+    ])
+      expect(run).toContain(flag);
+    // the multi-line value reached docker run through its environment, as it is
+    expect(r.sawEnv).toBe("global\n  maxconn 10\n");
+    expect(r.calls.filter((c) => c.startsWith("exec"))).toHaveLength(2);
+    expect(r.canaryLeft).toBe(false);
+  });
+
+  test("a new spec whose container exits: the up fails with its state and log, the canary is gone", () => {
+    const r = runCanary({
+      RUNNING: "true 0000",
+      CANARY: "exited (exit code 127)",
+      HEALTHY_AFTER: 0,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      "error: the new socket-proxy container did not pass its health check within 6 s (after",
+    );
+    expect(r.stderr).toContain("exited (exit code 127)); socket-proxy was left running as it was");
+    expect(r.stderr).toContain("haproxy: not found\n[31mred[0m line");
+    expect(r.stderr).not.toContain("\u001b");
+    expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual([]);
+    expect(r.canaryLeft).toBe(false);
+  });
+
+  test("a new spec that runs but never passes: it fails once its time is up", () => {
+    const t0 = Date.now();
+    const r = runCanary({ RUNNING: "true 0000", HEALTHY_AFTER: 0 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/within 6 s \(after [67] s: running \(exit code 0\)\)/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(6000);
+    expect(r.canaryLeft).toBe(false);
+  });
+
+  test("the spec hash covers what the canary does not run, not where or how long it runs", () => {
+    expect(specHash({ ...SPEC, timeoutSeconds: 60, user: "other" })).toBe(specHash(SPEC));
+    expect(specHash({ ...SPEC, rest: { ports: [8080] } })).not.toBe(specHash(SPEC));
+    expect(specHash({ ...SPEC, env: ["HD_CFG=other"] })).not.toBe(specHash(SPEC));
+    expect(specHash(SPEC)).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
