@@ -50,6 +50,14 @@ for tool in "${wanted[@]}"; do
   version=$(cd "$dir" && go list -m -f '{{.Version}}' "$module")
   hash=$(cat "$dir/go.mod" "$dir/go.sum" "$0" | sha256sum | cut -c1-12)
   out="$cache/$tool-$version-$hash"
+  # one build per tool at a time: a second caller (the test suite, while .ci/run builds it in
+  # the background) waits for the first and reuses its binary
+  mkdir -p "$cache"
+  exec {lock}>"$cache/.$tool.lock"
+  if ! flock -n "$lock"; then
+    echo "toolchain: waiting for another build of $tool to finish" >&2
+    flock "$lock"
+  fi
   if [ ! -x "$out/$binary" ]; then
     echo "toolchain: building $tool $version ($package) into $out" >&2
     t0=$(date +%s)
@@ -58,5 +66,6 @@ for tool in "${wanted[@]}"; do
     rm -rf "$out" && mv "$out.tmp" "$out"
     echo "toolchain: built $tool $version in $(($(date +%s) - t0)) s" >&2
   fi
+  exec {lock}>&-
   echo "$tool $out/$binary"
 done
