@@ -10,10 +10,10 @@ import * as command from "@pulumi/command";
 import { ConnectionArgs, HostConnection, resolveConnection } from "./connection";
 import { hostCommand } from "./host-command";
 import {
-  CANARY_DELETE_SCRIPT,
   CanarySpec,
   SPEC_LABEL,
   canaryCreateScript,
+  canaryDeleteScript,
   specHash,
 } from "./scripts/canary";
 import {
@@ -159,6 +159,29 @@ export interface DockerService {
 /** How long `wait` gives a new container to turn healthy, and the canary by default. */
 export const HEALTHY_TIMEOUT_SECONDS = 120;
 
+/** Every library container: read-only rootfs, no capabilities, no new privileges, restarted. */
+const LOCKED_DOWN = {
+  readOnly: true,
+  capabilities: { drops: ["ALL"] },
+  securityOpts: ["no-new-privileges:true"],
+  restart: "always",
+};
+
+/** `["CMD", ...argv]` without `CMD`: the canary runs it with `docker exec`, no shell. */
+function healthExec(h: docker.types.input.ContainerHealthcheck): string[] {
+  const tests = h.tests as string[];
+  if (tests[0] !== "CMD")
+    throw new Error(`dockerService: health checks are exec form ("CMD", ...), not ${tests[0]}`);
+  return tests.slice(1);
+}
+
+/** Seconds of a Docker duration in whole seconds or minutes (`10s`, `2m`). */
+export function durationSeconds(d: string): number {
+  const m = /^(\d+)(s|m)$/.exec(d);
+  if (!m) throw new Error(`dockerService: ${d} is not a duration in s or m`);
+  return Number(m[1]) * (m[2] === "m" ? 60 : 1);
+}
+
 /** Registers `<name>-network`, `<name>-image` and `<name>-container` under `parent`. */
 export function dockerService(
   parent: pulumi.Resource,
@@ -203,16 +226,19 @@ export function dockerService(
       ...(v.tmpfs ? { tmpfs: v.tmpfs } : {}),
       ...(v.mounts
         ? {
-            mounts: v.mounts.map((m) => ({
-              source: m.source ?? "",
-              target: m.target,
-              readOnly: m.readOnly ?? false,
-            })),
+            mounts: v.mounts.map((m) => {
+              if (m.type !== "bind")
+                throw new Error(
+                  `dockerService: the canary reproduces bind mounts only, not ${m.type}`,
+                );
+              return { source: m.source ?? "", target: m.target, readOnly: m.readOnly ?? false };
+            }),
           }
         : {}),
       cpus: String(spec.cpus),
       memoryMiB: spec.memoryMiB,
-      health: (spec.healthcheck.tests as string[]).slice(1),
+      health: healthExec(spec.healthcheck),
+      healthTimeoutSeconds: durationSeconds(String(spec.healthcheck.timeout ?? "30s")),
       timeoutSeconds: spec.canary?.timeoutSeconds ?? HEALTHY_TIMEOUT_SECONDS,
       rest: {
         ports: v.ports ?? [],
@@ -221,6 +247,8 @@ export function dockerService(
         extraNetworks: v.extraNetworks,
         internal: spec.internal,
         healthcheck: spec.healthcheck,
+        // what every library container has (below): a library change of it changes the spec
+        fixed: LOCKED_DOWN,
       },
     }));
   const labels = pulumi
@@ -237,7 +265,7 @@ export function dockerService(
         {
           step: `${spec.role} canary`,
           create: resolved.apply(canaryCreateScript),
-          delete: CANARY_DELETE_SCRIPT,
+          delete: canaryDeleteScript(spec.canary.user, spec.containerName),
         },
         { parent, dependsOn: [image, network] },
       )
@@ -254,13 +282,10 @@ export function dockerService(
         { name: network.name, ...(spec.aliases ? { aliases: [...spec.aliases] } : {}) },
         ...(spec.extraNetworks ?? []).map((n) => ({ name: n })),
       ],
-      readOnly: true,
-      capabilities: { drops: ["ALL"] },
-      securityOpts: ["no-new-privileges:true"],
+      ...LOCKED_DOWN,
       cpus: String(spec.cpus),
       memory: spec.memoryMiB,
       memorySwap: spec.memoryMiB,
-      restart: "always",
       mustRun: true,
       healthcheck: spec.healthcheck,
       labels,

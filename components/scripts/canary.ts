@@ -34,6 +34,8 @@ export interface CanarySpec {
   readonly memoryMiB: number;
   /** The health check in exec form, without the leading `CMD`. */
   readonly health: readonly string[];
+  /** The health check's own timeout: one check that takes longer fails, as in Docker. */
+  readonly healthTimeoutSeconds: number;
   /** How long the canary gets to pass its health check. */
   readonly timeoutSeconds: number;
   /**
@@ -66,7 +68,8 @@ export function specHash(spec: CanarySpec): string {
  * - nothing to protect (no running container of that name) or the running one already carries
  *   this spec's hash: nothing runs ("no change").
  *
- * A canary left behind by an interrupted run is removed first, whatever follows.
+ * A canary left behind by an interrupted run is removed first, whatever follows; one started
+ * by this run is removed on every way out (the EXIT trap). Every docker call has a time limit.
  *
  * Not reproduced: published ports and networks (a port taken by something else, or a network
  * problem, still shows only when the real container starts) and labels.
@@ -74,7 +77,15 @@ export function specHash(spec: CanarySpec): string {
 export function canaryCreateScript(spec: CanarySpec): string {
   const hash = specHash(spec);
   const canary = `${spec.containerName}-canary`;
-  const envNames = (spec.env ?? []).map((e) => e.slice(0, e.indexOf("=")));
+  const envNames = (spec.env ?? []).map((e) => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e));
+  for (const n of envNames)
+    if (/^(DOCKER_.*|PATH|HOME|XDG_.*|LD_.*|BASH_ENV|ENV)$/.test(n))
+      throw new Error(`canary: the container variable ${n} would change the docker CLI itself`);
+  for (const m of spec.mounts ?? [])
+    if (/[,"]/.test(m.source + m.target))
+      throw new Error(
+        `canary: a bind mount path with a comma or quote (${m.source}) cannot be given to --mount`,
+      );
   const run: string[] = [
     "docker",
     "run",
@@ -114,29 +125,32 @@ export function canaryCreateScript(spec: CanarySpec): string {
   // env values (multi-line: haproxy's config) reach docker run through its environment
   const q = (words: readonly string[]) => words.map(shellQuote).join(" ");
   const envPrefix = spec.env?.length ? `env ${q(spec.env)} ` : "";
-  return String.raw`u=${shellQuote(spec.user)} name=${shellQuote(spec.containerName)} canary=${shellQuote(canary)}
+  return String.raw`${canaryFunctions(spec.user, spec.containerName)}
+name=${shellQuote(spec.containerName)}
 want=${shellQuote(hash)} role=${shellQuote(spec.role)} limit=${spec.timeoutSeconds}
-# what the service user's daemon prints is its own: control characters are dropped
-clean() { tr -d '\000-\010\013-\037\177' | tail -n "$1"; }
-# a canary left by an interrupted run mounts what the container mounts: never kept
-if as_user "$u" docker container inspect "$canary" >/dev/null 2>&1; then
-  as_user "$u" docker rm -f "$canary" >/dev/null 2>&1 || die "could not remove $canary, left by an interrupted run"
-  changed "removed $canary, left by an interrupted run"
-fi
-running=$(as_user "$u" docker container inspect -f '{{.State.Running}} {{index .Config.Labels "${SPEC_LABEL}"}}' "$name" 2>/dev/null || true)
+remove_leftover
+running=$(dk container inspect -f '{{.State.Running}} {{index .Config.Labels "${SPEC_LABEL}"}}' "$name" 2>&1) || {
+  case $running in
+    *"No such container"*) note "no container $name to keep serving: the new one is waited on as it starts"; exit 0 ;;
+    *) die "could not inspect $name: $(printf '%s\n' "$running" | clean 3)" ;;
+  esac
+}
 case $running in
   "true $want") exit 0 ;;
   true\ *) ;;
-  *) note "no running $name to keep serving: the new one is waited on as it starts"; exit 0 ;;
+  *) note "$name is not running: nothing to keep serving, the new one is waited on as it starts"; exit 0 ;;
 esac
 t0=$(date +%s)
-out=$(as_user "$u" ${envPrefix}${q(run)} 2>&1) \
+# from here on, whatever happens, the canary is removed on the way out
+started=1 hd_rc=0
+trap 'hd_rc=$?; remove_canary; (exit "$hd_rc"); hd_exit' EXIT
+out=$(as_user "$u" timeout -k 5 120 ${envPrefix}${q(run)} 2>&1) \
   || die "could not start a canary of the new $role: $(printf '%s\n' "$out" | clean 5); $name was left running as it was"
 healthy=0 state=""
 while :; do
-  state=$(as_user "$u" docker container inspect -f '{{.State.Status}} (exit code {{.State.ExitCode}})' "$canary" 2>&1 | clean 1) || state="gone"
+  state=$(dk container inspect -f '{{.State.Status}} (exit code {{.State.ExitCode}})' "$canary" 2>&1 | clean 1) || state="gone"
   case $state in running*) ;; *) break ;; esac
-  if as_user "$u" timeout 30 docker exec "$canary" ${q(spec.health)} >/dev/null 2>&1; then
+  if as_user "$u" timeout -k 5 ${spec.healthTimeoutSeconds} docker exec "$canary" ${q(spec.health)} >/dev/null 2>&1; then
     healthy=1; break
   fi
   [ $(($(date +%s) - t0)) -lt "$limit" ] || break
@@ -144,14 +158,46 @@ while :; do
 done
 secs=$(($(date +%s) - t0))
 if [ "$healthy" != 1 ]; then
-  logs=$(as_user "$u" docker logs "$canary" 2>&1 | clean 12) || true
-  as_user "$u" docker rm -f "$canary" >/dev/null 2>&1 || true
+  logs=$(dk logs --tail 12 "$canary" 2>&1 | clean 12) || true
   die "the new $role container did not pass its health check within $limit s (after $secs s: $state); $name was left running as it was. Its last log lines:
 $logs"
 fi
-as_user "$u" docker rm -f "$canary" >/dev/null 2>&1 || true
+remove_canary
 changed "a canary of the new $role passed its health check in $secs s: $name is replaced next"`;
 }
 
-/** Nothing of the canary outlives its create. */
-export const CANARY_DELETE_SCRIPT = `note "nothing to remove: the canary never outlives its run"`;
+/**
+ * Shell functions of both canary scripts: `dk` (docker as the service user, 60 s at most per
+ * call: the daemon is the service user's, and a stuck one must not hang the up), `clean`
+ * (printable ASCII only, at most 4 KiB and N lines of 300 characters: what the daemon prints
+ * is the service user's), `remove_canary` and `remove_leftover` (only a container of that name
+ * that carries the canary label: an operator's own container of that name is refused, never
+ * removed).
+ */
+function canaryFunctions(user: string, containerName: string): string {
+  return String.raw`u=${shellQuote(user)} canary=${shellQuote(`${containerName}-canary`)}
+started=0
+dk() { as_user "$u" timeout -k 5 60 docker "$@"; }
+clean() { head -c 4096 | tr -cd '\11\12\40-\176' | tail -n "$1" | cut -c1-300; }
+remove_canary() {
+  if [ "$started" = 1 ]; then dk rm -f "$canary" >/dev/null 2>&1 || true; started=0; fi
+}
+remove_leftover() {
+  local label
+  if label=$(dk container inspect -f '{{index .Config.Labels "dev.hardened-docker.role"}}' "$canary" 2>/dev/null); then
+    [ "$label" = ${CANARY_ROLE} ] \
+      || die "a container named $canary exists and is not a hardened-docker canary: rename or remove it"
+    dk rm -f "$canary" >/dev/null 2>&1 || die "could not remove $canary, left by an interrupted run"
+    changed "removed $canary, left by an interrupted run"
+  fi
+}`;
+}
+
+/**
+ * The canary step's delete: a canary left by an interrupted run (it mounts what the container
+ * mounts) goes with the step. A daemon that does not answer leaves nothing to remove.
+ */
+export function canaryDeleteScript(user: string, containerName: string): string {
+  return `${canaryFunctions(user, containerName)}
+if id -u "$u" >/dev/null 2>&1; then remove_leftover; fi`;
+}

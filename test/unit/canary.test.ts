@@ -7,7 +7,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { remoteScript } from "../../components/shell";
-import { CanarySpec, canaryCreateScript, specHash } from "../../components/scripts/canary";
+import {
+  CanarySpec,
+  canaryCreateScript,
+  canaryDeleteScript,
+  specHash,
+} from "../../components/scripts/canary";
 import { innerScript, shellcheck } from "./helpers/shellcheck";
 
 const SPEC: CanarySpec = {
@@ -25,6 +30,7 @@ const SPEC: CanarySpec = {
   cpus: "0.15",
   memoryMiB: 128,
   health: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/healthz"],
+  healthTimeoutSeconds: 10,
   timeoutSeconds: 6,
 };
 
@@ -41,31 +47,41 @@ case "$1 $2" in
     name=${"$"}{!#}
     if [ "$name" = socket-proxy ]; then
       [ -n "$RUNNING" ] || { echo "Error: No such container: $name" >&2; exit 1; }
+      [ "$RUNNING" != broken ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; }
       echo "$RUNNING"
-    elif [ -e "$FAKE_DIR/started" ]; then echo "$CANARY"
+    elif [ -e "$FAKE_DIR/started" ]; then
+      case $4 in *hardened-docker.role*) echo "$LEFTOVER_LABEL" ;; *) echo "$CANARY" ;; esac
     else echo "Error: No such container: $name" >&2; exit 1; fi ;;
   "rm -f") rm -f "$FAKE_DIR/started" ;;
-  "run -d") printf '%s' "$HD_CFG" >"$FAKE_DIR/env"; touch "$FAKE_DIR/started"; echo 4f3c ;;
+  "run -d")
+    printf '%s' "$HD_CFG" >"$FAKE_DIR/env"; touch "$FAKE_DIR/started"
+    if [ "$RUN_FAILS" = 1 ]; then echo "docker: Error response from daemon: exec: haproxy: not found" >&2; exit 125; fi
+    echo 4f3c ;;
   "exec socket-proxy-canary")
     n=$(( $(cat "$FAKE_DIR/execs" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$FAKE_DIR/execs"
     [ "$HEALTHY_AFTER" != 0 ] && [ "$n" -ge "$HEALTHY_AFTER" ] ;;
-  "logs socket-proxy-canary") printf 'haproxy: not found\n\033[31mred\033[0m line\n' ;;
+  "logs --tail") printf 'haproxy: not found\n\033[31mred\033[0m line\n' ;;
   *) echo "fake docker: unexpected $*" >&2; exit 9 ;;
 esac
 `;
 
-function runCanary(env: {
-  RUNNING: string;
-  CANARY?: string;
-  HEALTHY_AFTER?: number;
-  leftover?: boolean;
-}) {
+function runCanary(
+  env: {
+    RUNNING: string;
+    CANARY?: string;
+    HEALTHY_AFTER?: number;
+    leftover?: boolean;
+    LEFTOVER_LABEL?: string;
+    RUN_FAILS?: boolean;
+  },
+  script = canaryCreateScript(SPEC),
+) {
   const dir = mkdtempSync(join(tmpdir(), "hd-canary-"));
   if (env.leftover) writeFileSync(join(dir, "started"), "");
   writeFileSync(join(dir, "docker"), FAKE_DOCKER);
   chmodSync(join(dir, "docker"), 0o755);
   // the fakes replace the prelude's as_user (runuser) and PATH
-  const body = `as_user() { shift; "$@"; }\nPATH=${dir}:$PATH\n${canaryCreateScript(SPEC)}`;
+  const body = `as_user() { shift; "$@"; }\nPATH=${dir}:$PATH\n${script}`;
   const r = spawnSync(
     "bash",
     ["-c", innerScript(remoteScript("socket-proxy canary", body, { sudo: false }))],
@@ -77,6 +93,8 @@ function runCanary(env: {
         RUNNING: env.RUNNING,
         CANARY: env.CANARY ?? "running (exit code 0)",
         HEALTHY_AFTER: String(env.HEALTHY_AFTER ?? 1),
+        LEFTOVER_LABEL: env.LEFTOVER_LABEL ?? "canary",
+        RUN_FAILS: env.RUN_FAILS ? "1" : "0",
       },
       timeout: 30_000,
     },
@@ -89,16 +107,30 @@ function runCanary(env: {
 }
 
 describe("the canary step", () => {
-  test("its script is clean for bash -n and shellcheck", () => {
-    const script = innerScript(remoteScript("c", canaryCreateScript(SPEC), { sudo: true }));
-    expect(spawnSync("bash", ["-n"], { input: script }).status).toBe(0);
-    expect(shellcheck(script)).toBe("");
+  test("its scripts are clean for bash -n and shellcheck", () => {
+    for (const body of [
+      canaryCreateScript(SPEC),
+      canaryDeleteScript("provisioner", "socket-proxy"),
+    ]) {
+      const script = innerScript(remoteScript("c", body, { sudo: true }));
+      expect(spawnSync("bash", ["-n"], { input: script }).status).toBe(0);
+      expect(shellcheck(script)).toBe("");
+    }
+  });
+
+  test("a variable that would steer the docker CLI, or a mount path --mount cannot carry, is refused", () => {
+    expect(() => canaryCreateScript({ ...SPEC, env: ["DOCKER_HOST=tcp://x:2375"] })).toThrow(
+      /DOCKER_HOST would change the docker CLI itself/,
+    );
+    expect(() =>
+      canaryCreateScript({ ...SPEC, mounts: [{ source: "/a,b", target: "/c", readOnly: true }] }),
+    ).toThrow(/comma or quote/);
   });
 
   test("no running container: nothing to keep serving, nothing runs", () => {
     const r = runCanary({ RUNNING: "" });
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain("no running socket-proxy to keep serving");
+    expect(r.stdout).toContain("no container socket-proxy to keep serving");
     expect(r.stdout).toContain("socket-proxy canary: no change");
     expect(r.calls.filter((c) => c.startsWith("run"))).toEqual([]);
   });
@@ -160,8 +192,47 @@ describe("the canary step", () => {
     expect(r.stderr).toContain("exited (exit code 127)); socket-proxy was left running as it was");
     expect(r.stderr).toContain("haproxy: not found\n[31mred[0m line");
     expect(r.stderr).not.toContain("\u001b");
+    expect(r.calls).toContain("logs --tail 12 socket-proxy-canary");
     expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual([]);
     expect(r.canaryLeft).toBe(false);
+  });
+
+  test("a new spec whose container cannot start: the up fails with docker's words, the created canary is gone", () => {
+    const r = runCanary({ RUNNING: "true 0000", RUN_FAILS: true });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      "error: could not start a canary of the new socket-proxy: docker: Error response from daemon: exec: haproxy: not found; socket-proxy was left running as it was",
+    );
+    expect(r.canaryLeft).toBe(false);
+  });
+
+  test("a daemon that does not answer is an error, not a reason to skip the canary", () => {
+    const r = runCanary({ RUNNING: "broken" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      "error: could not inspect socket-proxy: Cannot connect to the Docker daemon",
+    );
+    expect(r.calls.filter((c) => c.startsWith("run"))).toEqual([]);
+  });
+
+  test("a container of the canary's name that is not a canary is refused, never removed", () => {
+    const r = runCanary({ RUNNING: "true 0000", leftover: true, LEFTOVER_LABEL: "" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      "a container named socket-proxy-canary exists and is not a hardened-docker canary",
+    );
+    expect(r.canaryLeft).toBe(true);
+  });
+
+  test("the step's delete removes a leftover canary, and nothing else", () => {
+    const script = canaryDeleteScript("root", "socket-proxy");
+    const left = runCanary({ RUNNING: "true 0000", leftover: true }, script);
+    expect(left.status).toBe(0);
+    expect(left.stdout).toContain("changed: removed socket-proxy-canary");
+    expect(left.canaryLeft).toBe(false);
+    const none = runCanary({ RUNNING: "true 0000" }, script);
+    expect(none.status).toBe(0);
+    expect(none.calls).toHaveLength(1);
   });
 
   test("a new spec that runs but never passes: it fails once its time is up", () => {

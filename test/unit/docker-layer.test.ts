@@ -140,13 +140,17 @@ describe("HardenedDockerHost with socketProxy and traefik", () => {
       )?.value as string;
       const create = String(canary.inputs.create);
       expect(create).toContain(`want=${spec} role=${role}`);
-      expect(create).toContain("u=provisioner name=" + role + " canary=" + role + "-canary");
+      expect(create).toContain(`u=provisioner canary=${role}-canary`);
+      expect(create).toContain(`name=${role}\n`);
+      expect(String(canary.inputs.delete)).toContain(`u=provisioner canary=${role}-canary`);
       expect(create).toContain(`sha256:mock-`);
       expect(create).toContain("--network none");
       // its health check is the container's own, in exec form
       const tests = (container.inputs.healthcheck as { tests: string[] }).tests;
       expect(tests[0]).toBe("CMD");
       expect(create).toContain(`docker exec "$canary" ${tests.slice(1).join(" ")}`.slice(0, 60));
+      // one check may take what the container's own health check allows: 10 s
+      expect(create).toContain(`timeout -k 5 10 docker exec "$canary"`);
       // Traefik's dashboard users (a secret, in its labels) never reach the canary
       expect(create).not.toMatch(/\$(apr1|2y)\$/);
     },
