@@ -93,6 +93,15 @@ export interface ApplyOptions {
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /**
+ * The state of a Docker resource the apply did not perform (an earlier step failed): its
+ * outputs unknown, as the engine leaves them, so no apply downstream of it runs (an image's
+ * `imageId` feeds the canary's script).
+ */
+function notPerformed(type: string, state: Record<string, unknown>): Record<string, unknown> {
+  return type === "docker:index/remoteImage:RemoteImage" ? { ...state, imageId: UNKNOWN } : state;
+}
+
+/**
  * Applies the stack program with `config` (keys without the project prefix; objects are
  * JSON-encoded as the CLI does) and `secretKeys` naming the secret ones.
  */
@@ -128,7 +137,7 @@ export async function applyStack(
           if (isDockerResource(args.type)) {
             pending++;
             try {
-              if (error) return { id: args.name, state };
+              if (error) return { id: args.name, state: notPerformed(args.type, state) };
               return await dockerEngine.perform(
                 args.type,
                 args.name,
@@ -137,7 +146,7 @@ export async function applyStack(
               );
             } catch (e) {
               error ??= e as Error;
-              return { id: args.name, state };
+              return { id: args.name, state: notPerformed(args.type, state) };
             } finally {
               pending--;
               lastActivity = Date.now();
