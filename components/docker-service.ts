@@ -9,13 +9,8 @@ import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { ConnectionArgs, HostConnection, resolveConnection } from "./connection";
 import { hostCommand } from "./host-command";
-import {
-  CanarySpec,
-  SPEC_LABEL,
-  canaryCreateScript,
-  canaryDeleteScript,
-  specHash,
-} from "./scripts/canary";
+import { ROLE_LABEL, SPEC_LABEL } from "./labels";
+import { CanarySpec, canaryCreateScript, canaryDeleteScript, specHash } from "./scripts/canary";
 import {
   InvalidArgument,
   checkDockerName,
@@ -27,8 +22,7 @@ import {
   checkPlainObject,
 } from "./validate";
 
-/** Label every library container carries, so `verify` and policies can recognise it. */
-export const ROLE_LABEL = "dev.hardened-docker.role";
+export { ROLE_LABEL } from "./labels";
 
 /** The settings every library container exposes to users. */
 export interface ServiceSettings {
@@ -95,7 +89,9 @@ export interface CanaryArgs {
   readonly timeoutSeconds?: number;
 }
 
-export function resolveCanary(field: string, args: CanaryArgs): CanaryHost {
+/** Validates `CanaryArgs` under `field`; undefined (no canary) stays undefined. */
+export function resolveCanary(field: string, args: CanaryArgs | undefined): CanaryHost | undefined {
+  if (args === undefined) return undefined;
   const a = checkPlainObject(field, args);
   checkKnownKeys(field, a, ["connection", "user", "timeoutSeconds"]);
   return {
@@ -159,7 +155,10 @@ export interface DockerService {
 /** How long `wait` gives a new container to turn healthy, and the canary by default. */
 export const HEALTHY_TIMEOUT_SECONDS = 120;
 
-/** Every library container: read-only rootfs, no capabilities, no new privileges, restarted. */
+/**
+ * Every library container: read-only rootfs, no capabilities, no new privileges, restarted.
+ * The canary runs with the same (but the restart policy).
+ */
 const LOCKED_DOWN = {
   readOnly: true,
   capabilities: { drops: ["ALL"] },
@@ -235,6 +234,7 @@ export function dockerService(
             }),
           }
         : {}),
+      lockdown: LOCKED_DOWN,
       cpus: String(spec.cpus),
       memoryMiB: spec.memoryMiB,
       health: healthExec(spec.healthcheck),
@@ -247,8 +247,6 @@ export function dockerService(
         extraNetworks: v.extraNetworks,
         internal: spec.internal,
         healthcheck: spec.healthcheck,
-        // what every library container has (below): a library change of it changes the spec
-        fixed: LOCKED_DOWN,
       },
     }));
   const labels = pulumi

@@ -136,8 +136,7 @@ export class SocketProxy extends pulumi.ComponentResource {
     const { canary: canaryArgs, ...settings } = args;
     const { s, canary } = rethrowAsResourceError(this, () => ({
       s: resolveSocketProxy(settings),
-      canary:
-        canaryArgs === undefined ? undefined : resolveCanary("socketProxy.canary", canaryArgs),
+      canary: resolveCanary("socketProxy.canary", canaryArgs),
     }));
     this.config = renderSocketProxyConfig(s.policy);
     this.networkName = s.networkName;

@@ -222,7 +222,7 @@ export class Traefik extends pulumi.ComponentResource {
       checkKnownKeys("traefik.proxy", p, ["endpoint", "networkName"]);
       return {
         s: resolveTraefik(settings, args.unprivilegedPortStart),
-        canary: canaryArgs === undefined ? undefined : resolveCanary("traefik.canary", canaryArgs),
+        canary: resolveCanary("traefik.canary", canaryArgs),
       };
     });
     this.args = pulumi.output(args.proxy.endpoint).apply((endpoint) =>

@@ -1,11 +1,6 @@
 import { createHash } from "node:crypto";
+import { ROLE_LABEL, SPEC_LABEL } from "../labels";
 import { shellQuote } from "../shell";
-
-/**
- * The label that carries a hash of a library container's spec: what the canary compares to
- * decide whether the running container already is the declared one.
- */
-export const SPEC_LABEL = "dev.hardened-docker.spec";
 /** The canary's own role label value: not the proxy, not Traefik, whatever it mounts. */
 export const CANARY_ROLE = "canary";
 
@@ -30,6 +25,16 @@ export interface CanarySpec {
     readonly target: string;
     readonly readOnly: boolean;
   }[];
+  /**
+   * The container's lockdown, reproduced by the canary (all but the restart policy: a canary
+   * is never restarted) and covered by the hash.
+   */
+  readonly lockdown: {
+    readonly readOnly: boolean;
+    readonly capabilities: { readonly drops: readonly string[] };
+    readonly securityOpts: readonly string[];
+    readonly restart: string;
+  };
   readonly cpus: string;
   readonly memoryMiB: number;
   /** The health check in exec form, without the leading `CMD`. */
@@ -95,12 +100,10 @@ export function canaryCreateScript(spec: CanarySpec): string {
     "--network",
     "none",
     "--label",
-    `dev.hardened-docker.role=${CANARY_ROLE}`,
-    "--read-only",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges:true",
+    `${ROLE_LABEL}=${CANARY_ROLE}`,
+    ...(spec.lockdown.readOnly ? ["--read-only"] : []),
+    ...spec.lockdown.capabilities.drops.flatMap((c) => ["--cap-drop", c]),
+    ...spec.lockdown.securityOpts.flatMap((o) => ["--security-opt", o]),
     "--cpus",
     spec.cpus,
     "--memory",
@@ -184,7 +187,7 @@ remove_canary() {
 }
 remove_leftover() {
   local label
-  if label=$(dk container inspect -f '{{index .Config.Labels "dev.hardened-docker.role"}}' "$canary" 2>/dev/null); then
+  if label=$(dk container inspect -f '{{index .Config.Labels "${ROLE_LABEL}"}}' "$canary" 2>/dev/null); then
     [ "$label" = ${CANARY_ROLE} ] \
       || die "a container named $canary exists and is not a hardened-docker canary: rename or remove it"
     dk rm -f "$canary" >/dev/null 2>&1 || die "could not remove $canary, left by an interrupted run"

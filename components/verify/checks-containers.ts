@@ -1,5 +1,5 @@
 /** Checks of the containers: socket mounts, privileged, the socket proxy and Traefik. */
-import { ROLE_LABEL } from "../docker-service";
+import { ROLE_LABEL } from "../labels";
 import { rootlessDockerSocket } from "../render/rootless-docker-unit";
 import { exposesApiSocket } from "../socket-exposure";
 import { SOCKET_PROXY_PORT } from "../render/socket-proxy";

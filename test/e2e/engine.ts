@@ -35,7 +35,13 @@ import { Client } from "ssh2";
 import { sshExec } from "../vm/ssh";
 import { unwrapSecrets as unwrap } from "../../stacks/plan";
 import { commandAction } from "../../stacks/changes";
-import { DockerEngine, DockerState, PerformedDocker, isDockerResource } from "./docker-engine";
+import {
+  DockerEngine,
+  DockerState,
+  PerformedDocker,
+  TYPES,
+  isDockerResource,
+} from "./docker-engine";
 
 export interface PerformedCommand {
   readonly name: string;
@@ -98,7 +104,7 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
  * `imageId` feeds the canary's script).
  */
 function notPerformed(type: string, state: Record<string, unknown>): Record<string, unknown> {
-  return type === "docker:index/remoteImage:RemoteImage" ? { ...state, imageId: UNKNOWN } : state;
+  return type === TYPES.image ? { ...state, imageId: UNKNOWN } : state;
 }
 
 /**

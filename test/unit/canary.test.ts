@@ -27,6 +27,12 @@ const SPEC: CanarySpec = {
   mounts: [
     { source: "/run/user/1001/docker.sock", target: "/var/run/docker.sock", readOnly: true },
   ],
+  lockdown: {
+    readOnly: true,
+    capabilities: { drops: ["ALL"] },
+    securityOpts: ["no-new-privileges:true"],
+    restart: "always",
+  },
   cpus: "0.15",
   memoryMiB: 128,
   health: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/healthz"],

@@ -145,6 +145,11 @@ describe("HardenedDockerHost with socketProxy and traefik", () => {
       expect(String(canary.inputs.delete)).toContain(`u=provisioner canary=${role}-canary`);
       expect(create).toContain(`sha256:mock-`);
       expect(create).toContain("--network none");
+      // the canary's lockdown is the container's own
+      const c = container.inputs as Inputs & { capabilities: { drops: string[] } };
+      expect(create).toContain(
+        `--read-only ${c.capabilities.drops.map((d) => `--cap-drop ${d}`).join(" ")} --security-opt ${(c.securityOpts as string[]).join(" ")}`,
+      );
       // its health check is the container's own, in exec form
       const tests = (container.inputs.healthcheck as { tests: string[] }).tests;
       expect(tests[0]).toBe("CMD");
