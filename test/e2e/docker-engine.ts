@@ -9,7 +9,7 @@
  */
 import { DockerApiOverSsh } from "./docker-api";
 
-export const TYPES = {
+const TYPES = {
   network: "docker:index/network:Network",
   image: "docker:index/remoteImage:RemoteImage",
   container: "docker:index/container:Container",

@@ -35,13 +35,7 @@ import { Client } from "ssh2";
 import { sshExec } from "../vm/ssh";
 import { unwrapSecrets as unwrap } from "../../stacks/plan";
 import { commandAction } from "../../stacks/changes";
-import {
-  DockerEngine,
-  DockerState,
-  PerformedDocker,
-  TYPES,
-  isDockerResource,
-} from "./docker-engine";
+import { DockerEngine, DockerState, PerformedDocker, isDockerResource } from "./docker-engine";
 
 export interface PerformedCommand {
   readonly name: string;
@@ -95,17 +89,16 @@ export interface ApplyOptions {
   readonly commandState?: CommandState;
 }
 
-/** The SDK's marker for a value not known (as in a preview): applies on it do not run. */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
 /**
- * The state of a Docker resource the apply did not perform (an earlier step failed): its
- * outputs unknown, as the engine leaves them, so no apply downstream of it runs (an image's
- * `imageId` feeds the canary's script).
+ * What a registration after a failure gets: an answer that never comes. The engine stops at
+ * the first failed step: nothing after it is performed, and nothing computed from the outputs
+ * it never produced is evaluated. Under mocks outside a preview, an output handed back as
+ * unknown reads as `undefined` (`deserializeProperty` in the SDK's `runtime/rpc.js`), so the
+ * program's applies would run on `undefined` and throw (a canary script from an image id
+ * never pulled, a uid parsed from a step that never ran). A registration left pending keeps
+ * its dependents from being evaluated at all, as under the engine.
  */
-function notPerformed(type: string, state: Record<string, unknown>): Record<string, unknown> {
-  return type === TYPES.image ? { ...state, imageId: UNKNOWN } : state;
-}
+const stopped = (): Promise<never> => new Promise<never>(() => undefined);
 
 /**
  * Applies the stack program with `config` (keys without the project prefix; objects are
@@ -143,7 +136,7 @@ export async function applyStack(
           if (isDockerResource(args.type)) {
             pending++;
             try {
-              if (error) return { id: args.name, state: notPerformed(args.type, state) };
+              if (error) return stopped();
               return await dockerEngine.perform(
                 args.type,
                 args.name,
@@ -152,7 +145,7 @@ export async function applyStack(
               );
             } catch (e) {
               error ??= e as Error;
-              return { id: args.name, state: notPerformed(args.type, state) };
+              return stopped();
             } finally {
               pending--;
               lastActivity = Date.now();
@@ -161,8 +154,7 @@ export async function applyStack(
           if (args.type !== "command:remote:Command") return { id: args.name, state };
           pending++;
           try {
-            if (error)
-              return { id: args.name, state: { ...state, stdout: UNKNOWN, stderr: UNKNOWN } };
+            if (error) return stopped();
             const inputs = unwrap(args.inputs) as Record<string, unknown>;
             const connection = inputs.connection as PerformedCommand["connection"];
             registeredCommands.add(args.name);
@@ -217,12 +209,9 @@ export async function applyStack(
             commands.push(performed);
             return { id: args.name, state: { ...state, stdout: r.stdout, stderr: r.stderr } };
           } catch (e) {
-            // Like the engine, stop: nothing after a failure runs. Rather than rejecting the
-            // registration (which the SDK would report as unhandled rejections for every
-            // dependent), hand back unknown outputs: dependents register, are not run, and
-            // no apply() downstream of the failed command executes.
+            // Like the engine, stop: nothing after a failure runs, nothing evaluates on it
             error ??= e as Error;
-            return { id: args.name, state: { ...state, stdout: UNKNOWN, stderr: UNKNOWN } };
+            return stopped();
           } finally {
             pending--;
             lastActivity = Date.now();

@@ -553,12 +553,18 @@ echo "discovered $(( $(ms) - t0 ))"`,
     .filter((l) => l.startsWith(`${ip}:`));
   const ALLOWED =
     /^(HEAD|GET) \/(v1\.\d+\/)?(_ping|version|containers\/json|containers\/[A-Za-z0-9_.-]+\/json|events)(\?\S*)? HTTP\/1\.1$/;
+  const INSPECT = /^GET \/(v1\.\d+\/)?containers\/[0-9a-f]{64}\/json HTTP\/1\.1$/;
   const seen = calls.map((l) => {
     const m = / (\d{3}) .*"([^"]*)"\s*$/.exec(l);
     return { status: m?.[1], request: m?.[2] ?? l };
   });
   console.log(`proxy access log, Traefik's calls: ${seen.length}`);
-  expect(seen.filter((c) => c.status !== "200" || !ALLOWED.test(c.request))).toEqual([]);
+  expect(seen.filter((c) => !ALLOWED.test(c.request))).toEqual([]);
+  // each answered 200, but an inspect of a container gone between Traefik's list and its
+  // inspect (a canary, a one-off `docker run --rm`): the daemon's 404, passed on, not refused
+  const gone = seen.filter((c) => c.status === "404" && INSPECT.test(c.request));
+  if (gone.length) console.log(`inspects of containers gone meanwhile: ${gone.length}`);
+  expect(seen.filter((c) => c.status !== "200" && !gone.includes(c))).toEqual([]);
   // (its /events stream is still open: haproxy logs a request when it ends)
   expect(seen.some((c) => /containers\/json/.test(c.request))).toBe(true);
   await asUser("docker rm -f routed unrouted >/dev/null");
