@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import * as semver from "semver";
 import { DEFAULT_SOCKET_PROXY_IMAGE } from "../../components/socket-proxy";
 import { DEFAULT_TRAEFIK_IMAGE } from "../../components/traefik";
 import { DEFAULT_DAEMON_CONFIG } from "../../components/render/daemon-json";
@@ -56,4 +57,24 @@ test("the Node.js the README asks for is package.json's engines, and the one run
   );
   const [major, minor] = process.versions.node.split(".").map(Number);
   expect(major * 1000 + minor).toBeGreaterThanOrEqual(Number(min![1]) * 1000 + Number(min![2]));
+});
+
+test("package.json's engines is one every dependency a consumer installs accepts", () => {
+  const root = join(__dirname, "..", "..");
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    engines: { node: string };
+  };
+  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { dev?: boolean; engines?: { node?: string } }>;
+  };
+  const ours = semver.minVersion(pkg.engines.node)!.version;
+  const refusing = Object.entries(lock.packages)
+    .filter(([path, p]) => path && !p.dev && p.engines?.node)
+    .filter(([, p]) => !semver.satisfies(ours, p.engines!.node!))
+    .map(([path, p]) => `${path.replace(/^.*node_modules\//, "")} wants ${p.engines!.node}`);
+  expect(refusing).toEqual([]);
+  // and the check bites: Node 20 is refused by the Pulumi SDK
+  expect(
+    semver.satisfies("20.20.0", lock.packages["node_modules/@pulumi/pulumi"].engines!.node!),
+  ).toBe(false);
 });
