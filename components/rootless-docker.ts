@@ -20,6 +20,7 @@ import {
   daemonReadyCreateScript,
   daemonReadyDeleteScript,
   delegationCreateScript,
+  tenantDelegationCreateScript,
   delegationDeleteScript,
   packagesCreateScript,
   renderSysctl,
@@ -92,6 +93,16 @@ export interface RootlessDockerArgs extends DockerSettings {
   readonly user: string;
   /** Its uid (for the socket path in `dockerHost`). */
   readonly uid: pulumi.Input<number>;
+  /**
+   * Also run the host-wide steps: packages, cgroup delegation, sysctl, kernel modules, the
+   * rootful daemon off. A host's further tenants share them (false): their daemons get only
+   * daemon.json, the unit and the readiness check, and a check that their user manager has
+   * the delegated controllers. Pass the same install settings (a new Docker version restarts
+   * every daemon). @default true
+   */
+  readonly hostWide?: boolean;
+  /** Kernel modules the host's other daemons need loaded (host-wide steps). @default none */
+  readonly extraKernelModules?: readonly string[];
 }
 
 export interface ResolvedDockerSettings {
@@ -125,7 +136,14 @@ export function resolveDockerSettings(
   field = "docker",
 ): ResolvedDockerSettings {
   const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, [...DOCKER_KEYS, "connection", "user", "uid"]);
+  checkKnownKeys(field, a, [
+    ...DOCKER_KEYS,
+    "connection",
+    "user",
+    "uid",
+    "hostWide",
+    "extraKernelModules",
+  ]);
   const install = checkOneOf(`${field}.install`, args.install ?? "distro", [
     "distro",
     "docker-repo",
@@ -241,15 +259,82 @@ export class RootlessDocker extends pulumi.ComponentResource {
       s: resolveDockerSettings(args),
     }));
     this.daemonJson = s.daemonJson;
-    let previous: pulumi.Resource | undefined;
+    const hostWide = args.hostWide ?? true;
+    const kernelModules = [...new Set([...s.kernelModules, ...(args.extraKernelModules ?? [])])];
+    // a further tenant's first step waits for what the component waits for (its linger)
+    let previous: pulumi.ResourceOptions["dependsOn"] = hostWide ? undefined : opts?.dependsOn;
     const step = (role: string, c: Parameters<typeof hostCommand>[2]) => {
-      previous = hostCommand(`${name}-${role}`, conn, c, {
+      const created = hostCommand(`${name}-${role}`, conn, c, {
         parent: this,
-        ...(previous ? { dependsOn: [previous] } : {}),
+        ...(previous ? { dependsOn: previous } : {}),
       });
-      return previous;
+      previous = [created];
+      return created;
     };
     const packages = packagesCreateScript(s);
+    if (hostWide) this.hostWideSteps(user, s, kernelModules, packages, step);
+    else
+      step("delegation", {
+        step: "cgroup delegation",
+        create: tenantDelegationCreateScript(user),
+        delete: ":",
+      });
+    step("daemon-json", {
+      step: "daemon.json",
+      create: daemonJsonCreateScript(user, s.startTimeoutSeconds),
+      delete: daemonJsonDeleteScript(user),
+      stdin: s.daemonJson,
+    });
+    this.unit = new SystemdUnit(
+      `${name}-daemon`,
+      {
+        connection: args.connection,
+        unitName: "docker.service",
+        scope: "user",
+        user,
+        sections: rootlessDockerUnit(s.portDriver),
+      },
+      { parent: this, dependsOn: previous ?? [] },
+    );
+    this.ready = hostCommand(
+      `${name}-ready`,
+      conn,
+      {
+        step: "rootless daemon ready",
+        create: daemonReadyCreateScript(user, s.startTimeoutSeconds, packages),
+        delete: daemonReadyDeleteScript(user),
+      },
+      { parent: this, dependsOn: [this.unit] },
+    );
+    // the rootful daemon goes only once the rootless one answers: if rootless never comes up,
+    // the host keeps the Docker it had
+    if (hostWide && s.disableRootfulDaemon) {
+      this.rootfulOff = hostCommand(
+        `${name}-rootful-off`,
+        conn,
+        {
+          step: "rootful docker off",
+          create: rootfulOffCreateScript(),
+          delete: rootfulOffDeleteScript(),
+        },
+        { parent: this, dependsOn: [this.ready] },
+      );
+    }
+    // resolves only once the daemon answers: a docker.Provider built on it must not dial earlier
+    this.dockerHost = pulumi
+      .all([args.uid, this.ready.stdout])
+      .apply(([uid]) => `unix://${rootlessDockerSocket(uid)}`);
+    this.registerOutputs({ dockerHost: this.dockerHost, daemonJson: this.daemonJson });
+  }
+
+  /** Packages, cgroup delegation, the low-port sysctl and kernel modules: once per host. */
+  private hostWideSteps(
+    user: string,
+    s: ResolvedDockerSettings,
+    kernelModules: readonly string[],
+    packages: string,
+    step: (role: string, c: Parameters<typeof hostCommand>[2]) => command.remote.Command,
+  ): void {
     step("packages", {
       step: "docker packages",
       create: packages,
@@ -272,9 +357,9 @@ export class RootlessDocker extends pulumi.ComponentResource {
         stdin: sysctl,
       });
     }
-    if (s.kernelModules.length > 0) {
-      const modules = renderKernelModules(s.kernelModules);
-      const load = kernelModulesCreateScript(s.kernelModules);
+    if (kernelModules.length > 0) {
+      const modules = renderKernelModules(kernelModules);
+      const load = kernelModulesCreateScript(kernelModules);
       step("kernel-modules", {
         step: "kernel modules",
         create: load,
@@ -282,51 +367,5 @@ export class RootlessDocker extends pulumi.ComponentResource {
         stdin: modules,
       });
     }
-    step("daemon-json", {
-      step: "daemon.json",
-      create: daemonJsonCreateScript(user, s.startTimeoutSeconds),
-      delete: daemonJsonDeleteScript(user),
-      stdin: s.daemonJson,
-    });
-    this.unit = new SystemdUnit(
-      `${name}-daemon`,
-      {
-        connection: args.connection,
-        unitName: "docker.service",
-        scope: "user",
-        user,
-        sections: rootlessDockerUnit(s.portDriver),
-      },
-      { parent: this, dependsOn: previous ? [previous] : [] },
-    );
-    this.ready = hostCommand(
-      `${name}-ready`,
-      conn,
-      {
-        step: "rootless daemon ready",
-        create: daemonReadyCreateScript(user, s.startTimeoutSeconds, packages),
-        delete: daemonReadyDeleteScript(user),
-      },
-      { parent: this, dependsOn: [this.unit] },
-    );
-    // the rootful daemon goes only once the rootless one answers: if rootless never comes up,
-    // the host keeps the Docker it had
-    if (s.disableRootfulDaemon) {
-      this.rootfulOff = hostCommand(
-        `${name}-rootful-off`,
-        conn,
-        {
-          step: "rootful docker off",
-          create: rootfulOffCreateScript(),
-          delete: rootfulOffDeleteScript(),
-        },
-        { parent: this, dependsOn: [this.ready] },
-      );
-    }
-    // resolves only once the daemon answers: a docker.Provider built on it must not dial earlier
-    this.dockerHost = pulumi
-      .all([args.uid, this.ready.stdout])
-      .apply(([uid]) => `unix://${rootlessDockerSocket(uid)}`);
-    this.registerOutputs({ dockerHost: this.dockerHost, daemonJson: this.daemonJson });
   }
 }

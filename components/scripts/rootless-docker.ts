@@ -217,18 +217,11 @@ rm -f "$state"`;
 const DELEGATE_DROP_IN = "/etc/systemd/system/user@.service.d/delegate.conf";
 
 /**
- * Writes the cgroup delegation drop-in for user@.service (stdin). systemd applies it only to
- * user managers started afterwards, so when the service user's manager runs without the
- * controllers (or without a session bus, e.g. dbus-user-session just installed), it is
- * restarted once; on the first apply no container runs yet.
+ * With the delegation drop-in in place: restarts the user's manager once when it runs without
+ * the delegated controllers (or without a session bus, e.g. dbus-user-session just installed).
+ * Expects `$user`.
  */
-export function delegationCreateScript(user: string): string {
-  return String.raw`
-user=${shellQuote(user)}
-install -d -m 0755 "$(dirname ${shellQuote(DELEGATE_DROP_IN)})"
-write_file ${shellQuote(DELEGATE_DROP_IN)} 0644 root root
-if [ "$file_changed" = 1 ]; then systemctl daemon-reload; fi
-uid=$(id -u "$user") || die "user $user does not exist"
+const USER_MANAGER_DELEGATION = String.raw`uid=$(id -u "$user") || die "user $user does not exist"
 if systemctl is-active --quiet "user@$uid.service"; then
   ctl=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers
   have=$(cat "$ctl" 2>/dev/null || true)
@@ -240,6 +233,32 @@ if systemctl is-active --quiet "user@$uid.service"; then
     changed "restarted user@$uid.service so that it gets the delegated cgroup controllers and its session bus"
   fi
 fi`;
+
+/**
+ * Writes the cgroup delegation drop-in for user@.service (stdin). systemd applies it only to
+ * user managers started afterwards, so when the service user's manager runs without the
+ * controllers (or without a session bus, e.g. dbus-user-session just installed), it is
+ * restarted once; on the first apply no container runs yet.
+ */
+export function delegationCreateScript(user: string): string {
+  return String.raw`
+user=${shellQuote(user)}
+install -d -m 0755 "$(dirname ${shellQuote(DELEGATE_DROP_IN)})"
+write_file ${shellQuote(DELEGATE_DROP_IN)} 0644 root root
+if [ "$file_changed" = 1 ]; then systemctl daemon-reload; fi
+${USER_MANAGER_DELEGATION}`;
+}
+
+/**
+ * A further tenant's delegation: the host-wide drop-in is the first tenant's step; this one
+ * only makes sure the tenant's own manager runs with the delegated controllers. Its delete
+ * leaves the drop-in (the other tenants need it).
+ */
+export function tenantDelegationCreateScript(user: string): string {
+  return String.raw`
+user=${shellQuote(user)}
+[ -f ${shellQuote(DELEGATE_DROP_IN)} ] || die "${DELEGATE_DROP_IN} is missing: the host's first tenant writes it (its cgroup delegation step)"
+${USER_MANAGER_DELEGATION}`;
 }
 
 export function delegationDeleteScript(): string {
