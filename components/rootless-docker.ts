@@ -195,7 +195,10 @@ export function resolveDockerSettings(
       );
     }
   }
-  const daemonJson = renderDaemonJson((args.daemonConfig ?? {}) as DaemonConfig);
+  const daemonJson = renderDaemonJson(
+    (args.daemonConfig ?? {}) as DaemonConfig,
+    `${field}.daemonConfig`,
+  );
   const unprivilegedPortStart =
     args.unprivilegedPortStart === undefined
       ? undefined

@@ -169,10 +169,10 @@ export function validateDaemonConfig(config: unknown, field = "docker.daemonConf
  * Renders `daemon.json`: the library defaults overlaid with the user's keys, keys sorted so
  * the text is stable, two-space indented, trailing newline.
  */
-export function renderDaemonJson(config: DaemonConfig = {}): string {
+export function renderDaemonJson(config: DaemonConfig = {}, field = "docker.daemonConfig"): string {
   const merged: Record<string, unknown> = {
     ...DEFAULT_DAEMON_CONFIG,
-    ...validateDaemonConfig(config),
+    ...validateDaemonConfig(config, field),
   };
   return JSON.stringify(sortKeys(merged), null, 2) + "\n";
 }

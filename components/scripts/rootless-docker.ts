@@ -282,7 +282,8 @@ export function renderKernelModules(modules: readonly string[]): string {
 export function kernelModulesCreateScript(modules: readonly string[]): string {
   return String.raw`
 write_file ${shellQuote(MODULES_FILE)} 0644 root root
-for m in ${words(modules)}; do
+modules=(${words(modules)})
+for m in "${"$"}{modules[@]}"; do
   if ! grep -q "^$m " /proc/modules; then modprobe "$m"; changed "loaded kernel module $m"; fi
 done`;
 }

@@ -12,7 +12,7 @@ import {
 } from "../../components/scripts/service-user";
 import { unitCreateScript, unitDeleteScript } from "../../components/scripts/systemd";
 import { remoteScript } from "../../components/shell";
-import { fullArgs, minimalArgs } from "./helpers/fixtures";
+import { fullArgs, minimalArgs, tenantArgs } from "./helpers/fixtures";
 import { innerScript, shellcheck } from "./helpers/shellcheck";
 
 /** `bash -n` on the script inside a command string. */
@@ -33,6 +33,7 @@ describe("every generated script is valid bash, and clean under shellcheck", () 
   test.each([
     ["full host (sudo)", fullArgs()],
     ["minimal host (root)", minimalArgs()],
+    ["a host with two further tenants and slice limits", tenantArgs()],
   ])("%s: create and delete of every command", async (_what, args) => {
     reset();
     new HardenedDockerHost("syntax", args);

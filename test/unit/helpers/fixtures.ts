@@ -61,3 +61,40 @@ export function edgeArgs(): HardenedDockerHostArgs {
     traefik: { dashboard: { users: [pulumi.secret(DASHBOARD_USER)] } },
   };
 }
+
+export const DEPLOY_KEY_A =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINeY1ApcFyCM9lbdhKa1LLszVbKUH9rs+xQpqQGdciOw ci-a@deploy";
+export const DEPLOY_KEY_B =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTO6sCNk37K8m2Bj+JNsTgGXdEhTSeqOdxsyO7xuXiW ci-b@deploy";
+
+/**
+ * edgeArgs with slice limits and a port range for the host's own user, plus two tenants: ci-a
+ * (its own proxy, Traefik on its own ports, limits, icc off, a service with a secret) and
+ * ci-b (the least a tenant takes).
+ */
+export function tenantArgs(): HardenedDockerHostArgs {
+  const a = edgeArgs();
+  return {
+    ...a,
+    limits: { cpuPercent: 100, memoryMiB: 1024, tasks: 2048 },
+    ports: { from: 80, to: 443 },
+    tenants: [
+      {
+        serviceUser: { name: "ci-a", deployKeys: [DEPLOY_KEY_A] },
+        daemonConfig: { icc: false },
+        services: [
+          {
+            name: "ci-a-runner",
+            execStart: "/usr/local/bin/runner",
+            environment: { TOKEN: pulumi.secret(SECRET_VALUE) },
+          },
+        ],
+        socketProxy: {},
+        traefik: { httpPort: 8080, httpsPort: 8443 },
+        limits: { cpuPercent: 50, memoryMiB: 512 },
+        ports: { from: 8000, to: 8999 },
+      },
+      { serviceUser: { name: "ci-b" } },
+    ],
+  };
+}
