@@ -16,6 +16,7 @@ export * from "./render/socket-proxy";
 export { prerequisitePackages } from "./scripts/rootless-docker";
 export type { InstallMethod, DistroFamily } from "./scripts/rootless-docker";
 export type { UnitScope } from "./scripts/systemd";
+export type { SliceLimits } from "./scripts/slice-limits";
 export * from "./docker-api";
 export * from "./docker-service";
 export * from "./socket-proxy";

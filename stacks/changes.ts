@@ -197,6 +197,24 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
     downtime: "none",
   },
   {
+    key: "serviceUserLimits",
+    example: (c) => (c.serviceUserLimits = { cpuPercent: 200, memoryMiB: 2048 }),
+    outcome: "update",
+    plan: { create: ["limits"] },
+    onHost:
+      "writes the service user's slice drop-in, checked in the running slice's cgroup files; nothing restarts; removed: systemd's defaults come back. Not yet run on a host",
+    downtime: "none",
+  },
+  {
+    key: "serviceUserPorts",
+    example: (c) => (c.serviceUserPorts = { from: 80, to: 8443 }),
+    outcome: "none on the host",
+    plan: {},
+    onHost:
+      "a declared range (Traefik's ports in it, other tenants' outside it), checked before anything runs",
+    downtime: "none",
+  },
+  {
     key: "dockerInstall",
     example: (c) => (c.dockerInstall = "docker-repo"),
     outcome: "update",
@@ -339,6 +357,25 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
     onHost:
       "the Traefik container is replaced with the new users (a secret in its labels; the canary runs when the dashboard is switched on or off, not for users alone)",
     downtime: "as traefik",
+  },
+  {
+    key: "tenants",
+    example: (c) => (c.tenants = [{ serviceUser: { name: "ci-a" }, limits: { cpuPercent: 100 } }]),
+    outcome: "update",
+    plan: {
+      create: [
+        "ci-a-docker-daemon-json",
+        "ci-a-docker-daemon-unit",
+        "ci-a-docker-delegation",
+        "ci-a-docker-ready",
+        "ci-a-limits",
+        "ci-a-linger-enable",
+        "ci-a-service-user-account",
+      ],
+    },
+    onHost:
+      "an added tenant: its user, linger, limits, daemon, services, proxy and Traefik; a removed one: only its steps' deletes (its data kept unless its removeOnDestroy); the other tenants do not restart. Not yet run on a host",
+    downtime: "none for the other tenants",
   },
 ];
 

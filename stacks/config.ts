@@ -10,7 +10,11 @@ import type {
   HardenedDockerHostArgs,
   InstallMethod,
   PortDriver,
+  PortRange,
+  ServiceUserSettings,
+  SliceLimits,
   SocketProxySettings,
+  TenantArgs,
   TraefikSettings,
 } from "../components";
 import {
@@ -44,6 +48,8 @@ export const CONFIG_KEYS = [
   "subordinateIdStart",
   "subordinateIdCount",
   "removeServiceUserOnDestroy",
+  "serviceUserLimits",
+  "serviceUserPorts",
   "dockerInstall",
   "dockerVersion",
   "dockerSha256",
@@ -59,6 +65,7 @@ export const CONFIG_KEYS = [
   "socketProxy",
   "traefik",
   "traefikDashboardUsers",
+  "tenants",
 ] as const;
 
 /** A service as written in stack config: the component's fields plus `secretEnvironment`. */
@@ -109,22 +116,22 @@ function defined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
-export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
-  const get = <T>(key: (typeof CONFIG_KEYS)[number]) => cfg.get(key) as T | undefined;
-  const secrets = cfg.getSecretObject("serviceSecrets") as
-    pulumi.Output<Record<string, Record<string, string>>> | undefined;
-  const services = checkArray("services", get<unknown[]>("services") ?? []).map((raw, i) => {
-    const svc = checkPlainObject(`services[${i}]`, raw) as unknown as ServiceConfig;
+type Secrets = pulumi.Output<Record<string, Record<string, string>>> | undefined;
+
+/** `services` (or a tenant's) as written in stack config, onto `AppServiceArgs`. */
+function servicesFromConfig(field: string, raw: unknown, secrets: Secrets): AppServiceArgs[] {
+  return checkArray(field, raw ?? []).map((item, i) => {
+    const svc = checkPlainObject(`${field}[${i}]`, item) as unknown as ServiceConfig;
     const { secretEnvironment, environment, ...rest } = svc;
     const env: Record<string, pulumi.Input<string>> = {
       ...(scalarsAsText(environment ?? {}) as Record<string, string>),
     };
     for (const [j, key] of checkArray(
-      `services[${i}].secretEnvironment`,
+      `${field}[${i}].secretEnvironment`,
       secretEnvironment ?? [],
     ).entries()) {
       if (typeof key !== "string")
-        throw new InvalidArgument(`services[${i}].secretEnvironment[${j}]`, key, "a variable name");
+        throw new InvalidArgument(`${field}[${i}].secretEnvironment[${j}]`, key, "a variable name");
       if (!secrets) {
         throw new InvalidArgument(
           "serviceSecrets",
@@ -148,6 +155,57 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
       environment: Object.keys(env).length > 0 ? env : undefined,
     }) as AppServiceArgs;
   });
+}
+
+/** Keys of one `tenants` entry in stack config. */
+const TENANT_CONFIG_KEYS = [
+  "serviceUser",
+  "daemonConfig",
+  "portDriver",
+  "services",
+  "socketProxy",
+  "traefik",
+  "dockerIdentityFile",
+  "limits",
+  "ports",
+] as const;
+
+/** `tenants` as written in stack config, onto `TenantArgs` (the component's shape). */
+function tenantsFromConfig(raw: unknown, secrets: Secrets): TenantArgs[] {
+  return checkArray("tenants", raw ?? []).map((item, i) => {
+    const f = `tenants[${i}]`;
+    const t = checkPlainObject(f, item);
+    checkKnownKeys(f, t, TENANT_CONFIG_KEYS);
+    const traefik = cpusFromCli(t.traefik as Record<string, unknown> | undefined);
+    if (traefik !== undefined && checkPlainObject(`${f}.traefik`, traefik).dashboard !== undefined)
+      throw new InvalidArgument(
+        `${f}.traefik.dashboard`,
+        "(not shown)",
+        "unset: a tenant's Traefik dashboard is not in stack config yet (its users would need a secret key of their own)",
+        "Reach it through the component (TenantArgs.traefik.dashboard), or keep the dashboard on the host's own Traefik.",
+      );
+    const identity = t.dockerIdentityFile as string | undefined;
+    return defined({
+      serviceUser: t.serviceUser as ServiceUserSettings,
+      daemonConfig: logOptsAsText(t.daemonConfig as DaemonConfig | undefined),
+      portDriver: t.portDriver as PortDriver | undefined,
+      services:
+        t.services === undefined
+          ? undefined
+          : servicesFromConfig(`${f}.services`, t.services, secrets),
+      socketProxy: cpusFromCli(t.socketProxy as SocketProxySettings | undefined),
+      traefik: traefik as TraefikSettings | undefined,
+      dockerApi: identity ? { identityFile: identity } : undefined,
+      limits: t.limits as SliceLimits | undefined,
+      ports: t.ports as PortRange | undefined,
+    }) as TenantArgs;
+  });
+}
+
+export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
+  const get = <T>(key: (typeof CONFIG_KEYS)[number]) => cfg.get(key) as T | undefined;
+  const secrets = cfg.getSecretObject("serviceSecrets") as Secrets;
+  const services = servicesFromConfig("services", get<unknown[]>("services"), secrets);
   const subordinateIds = defined({
     start: get<number>("subordinateIdStart"),
     count: get<number>("subordinateIdCount"),
@@ -213,6 +271,12 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
       socketProxy: cpusFromCli(get<SocketProxySettings>("socketProxy")),
       traefik: traefikArgs,
       dockerApi: dockerIdentityFile ? { identityFile: dockerIdentityFile } : undefined,
+      limits: get<SliceLimits>("serviceUserLimits"),
+      ports: get<PortRange>("serviceUserPorts"),
+      tenants:
+        get<unknown[]>("tenants") === undefined
+          ? undefined
+          : tenantsFromConfig(get<unknown[]>("tenants"), secrets),
     }),
   };
 }
@@ -230,7 +294,16 @@ const BOOLEAN_KEYS = new Set([
   "removeServiceUserOnDestroy",
   "disableRootfulDaemon",
 ]);
-const OBJECT_KEYS = new Set(["daemonConfig", "services", "deployKeys", "socketProxy", "traefik"]);
+const OBJECT_KEYS = new Set([
+  "daemonConfig",
+  "services",
+  "deployKeys",
+  "socketProxy",
+  "traefik",
+  "serviceUserLimits",
+  "serviceUserPorts",
+  "tenants",
+]);
 
 /** Adapts `pulumi.Config` (typed getters, so `port: "22"` in YAML is still a number). */
 export function pulumiConfigSource(config: pulumi.Config): ConfigSource {

@@ -59,6 +59,7 @@ function project() {
 
 const adminKey = ed25519KeyPair("e2e@admin");
 const deployKey = ed25519KeyPair("e2e@deploy");
+const tenantKey = ed25519KeyPair("e2e@tenant");
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL+CyTxpx/yaPBZOPQywyZ23w02anHNAMhhCRWaM2sS5";
 const HTPASSWD = `admin:$apr1$e2esalt1$${"A".repeat(22)}`;
 
@@ -80,6 +81,10 @@ const SETS: { key: (typeof CONFIG_KEYS)[number]; args: string[]; stdin?: string 
   { key: "subordinateIdStart", args: ["subordinateIdStart", "200000"] },
   { key: "subordinateIdCount", args: ["subordinateIdCount", "65536"] },
   { key: "removeServiceUserOnDestroy", args: ["removeServiceUserOnDestroy", "false"] },
+  { key: "serviceUserLimits", args: ["--path", "serviceUserLimits.cpuPercent", "200"] },
+  { key: "serviceUserLimits", args: ["--path", "serviceUserLimits.memoryMiB", "2048"] },
+  { key: "serviceUserPorts", args: ["--path", "serviceUserPorts.from", "80"] },
+  { key: "serviceUserPorts", args: ["--path", "serviceUserPorts.to", "443"] },
   { key: "dockerInstall", args: ["dockerInstall", "static"] },
   { key: "dockerVersion", args: ["dockerVersion", "27.5.1"] },
   { key: "dockerSha256", args: ["dockerSha256", "a".repeat(64)] },
@@ -113,6 +118,17 @@ const SETS: { key: (typeof CONFIG_KEYS)[number]; args: string[]; stdin?: string 
     key: "traefikDashboardUsers",
     args: ["--secret", "--path", "traefikDashboardUsers[0]", HTPASSWD],
   },
+  { key: "tenants", args: ["--path", "tenants[0].serviceUser.name", "ci-a"] },
+  { key: "tenants", args: ["--path", "tenants[0].serviceUser.deployKeys[0]", tenantKey.public] },
+  { key: "tenants", args: ["--path", "tenants[0].daemonConfig.icc", "false"] },
+  { key: "tenants", args: ["--path", "tenants[0].services[0].name", "ci-a-runner"] },
+  { key: "tenants", args: ["--path", "tenants[0].services[0].execStart", "/usr/local/bin/run"] },
+  { key: "tenants", args: ["--path", "tenants[0].socketProxy.cpus", "0.1"] },
+  { key: "tenants", args: ["--path", "tenants[0].traefik.httpPort", "8080"] },
+  { key: "tenants", args: ["--path", "tenants[0].traefik.httpsPort", "8443"] },
+  { key: "tenants", args: ["--path", "tenants[0].limits.memoryMiB", "512"] },
+  { key: "tenants", args: ["--path", "tenants[0].ports.from", "8000"] },
+  { key: "tenants", args: ["--path", "tenants[0].ports.to", "8999"] },
 ];
 
 test("the CLI is the one built from Go modules, at the version test/toolchain pins", () => {

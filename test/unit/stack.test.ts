@@ -173,6 +173,69 @@ describe("stack config -> HardenedDockerHostArgs", () => {
     ).toThrow(/^serviceSecrets: .*serviceSecrets\.app\.TOKEN/);
   });
 
+  test("tenants, serviceUserLimits and serviceUserPorts map onto their arguments", async () => {
+    const args = hostArgsFromConfig(
+      source(
+        {
+          host: "h",
+          serviceUserLimits: { cpuPercent: 200 },
+          serviceUserPorts: { from: 80, to: 443 },
+          tenants: [
+            {
+              serviceUser: { name: "ci-a", deployKeys: [DEPLOY_KEY] },
+              daemonConfig: { "log-opts": { "max-file": 5 } },
+              services: [{ name: "ci-a-run", execStart: "/bin/run", secretEnvironment: ["T"] }],
+              socketProxy: { cpus: "0.1" },
+              traefik: { httpPort: 8080, httpsPort: 8443 },
+              dockerIdentityFile: "/home/ci/.ssh/ci-a",
+              limits: { memoryMiB: 512 },
+              ports: { from: 8000, to: 8999 },
+            },
+          ],
+        },
+        { privateKey: "K", serviceSecrets: { "ci-a-run": { T: "tenant-token" } } },
+      ),
+    );
+    expect(args.limits).toEqual({ cpuPercent: 200 });
+    expect(args.ports).toEqual({ from: 80, to: 443 });
+    const [t] = args.tenants!;
+    expect({ ...t, services: undefined }).toEqual({
+      serviceUser: { name: "ci-a", deployKeys: [DEPLOY_KEY] },
+      // as the CLI stores them: a number in log-opts is text, a decimal text in cpus a number
+      daemonConfig: { "log-opts": { "max-file": "5" } },
+      services: undefined,
+      socketProxy: { cpus: 0.1 },
+      traefik: { httpPort: 8080, httpsPort: 8443 },
+      dockerApi: { identityFile: "/home/ci/.ssh/ci-a" },
+      limits: { memoryMiB: 512 },
+      ports: { from: 8000, to: 8999 },
+    });
+    const token = t.services![0].environment!.T as pulumi.Output<string>;
+    expect(await pulumi.isSecret(token)).toBe(true);
+    expect(await valueOf(token)).toBe("tenant-token");
+  });
+
+  test("a tenant's unknown key and a tenant's dashboard are refused, naming the field", () => {
+    const base = { host: "h" };
+    const secrets = { privateKey: "K" };
+    expect(() =>
+      hostArgsFromConfig(
+        source({ ...base, tenants: [{ serviceUser: { name: "a" }, limit: {} }] }, secrets),
+      ),
+    ).toThrow(/^tenants\[0\]\.limit: /);
+    expect(() =>
+      hostArgsFromConfig(
+        source(
+          { ...base, tenants: [{ serviceUser: { name: "a" }, traefik: { dashboard: {} } }] },
+          secrets,
+        ),
+      ),
+    ).toThrow(/^tenants\[0\]\.traefik\.dashboard: /);
+    expect(() => hostArgsFromConfig(source({ ...base, tenants: [7] }, secrets))).toThrow(
+      /^tenants\[0\]: /,
+    );
+  });
+
   test("unknown config keys are rejected (a typo never falls back to a default)", () => {
     expect(() => checkConfigKeys(["host", "prot"])).toThrow(/^config\.prot: /);
     expect(() => checkConfigKeys([...CONFIG_KEYS])).not.toThrow();
