@@ -1340,6 +1340,17 @@ const tenantB = {
   serviceUser: { name: "ci-b", deployKeys: [TENANT_B.public] },
   limits: { tasks: 512 },
 };
+/** The commands of one tenant as these have them (its name first). */
+const TENANT_STEPS = [
+  "docker-daemon-json",
+  "docker-daemon-unit",
+  "docker-delegation",
+  "docker-ready",
+  "limits",
+  "linger-enable",
+  "service-user-account",
+  "service-user-deploy-keys",
+];
 const uidOf = async (user: string) => Number((await vm.run(`id -u ${user}`)).trim());
 /** Runs a shell snippet as a tenant with its Docker environment. */
 const asTenant = async (user: string, cmd: string) => {
@@ -1394,18 +1405,8 @@ test("tenants: two further tenants join the converged host; nothing of the host'
     stackConfig({ tenants: [tenantA, tenantB] }),
   );
   expect(added.r.error).toBeUndefined();
-  const perTenant = [
-    "docker-daemon-json",
-    "docker-daemon-unit",
-    "docker-delegation",
-    "docker-ready",
-    "limits",
-    "linger-enable",
-    "service-user-account",
-    "service-user-deploy-keys",
-  ];
   expect(actionsOf(added.r)).toEqual({
-    create: ["ci-a", "ci-b"].flatMap((t) => perTenant.map((c) => `${t}-${c}`)).sort(),
+    create: ["ci-a", "ci-b"].flatMap((t) => TENANT_STEPS.map((c) => `${t}-${c}`)).sort(),
   });
   expect([added.daemonRestarted, added.appRestarted]).toEqual([false, false]);
   timings["tenants: two added (apply)"] = added.r.seconds;
@@ -1520,18 +1521,7 @@ test("tenants: removing ci-b removes only ci-b; ci-a's daemon keeps running, ci-
   );
   expect(removed.r.error).toBeUndefined();
   expect(actionsOf(removed.r)).toEqual({
-    delete: [
-      "docker-daemon-json",
-      "docker-daemon-unit",
-      "docker-delegation",
-      "docker-ready",
-      "limits",
-      "linger-enable",
-      "service-user-account",
-      "service-user-deploy-keys",
-    ]
-      .map((c) => `ci-b-${c}`)
-      .sort(),
+    delete: TENANT_STEPS.map((c) => `ci-b-${c}`).sort(),
   });
   expect([removed.daemonRestarted, removed.appRestarted]).toEqual([false, false]);
   expect(await tenantDaemonStart("ci-a")).toBe(aDaemon);
