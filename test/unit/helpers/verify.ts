@@ -2,11 +2,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CheckResult,
+  HostReport,
   VerifyExpectation,
   evaluateChecks,
   expectationFromArgs,
   parseFacts,
   parseSections,
+  renderJson,
 } from "../../../components/verify";
 import type { AppServiceArgs } from "../../../components";
 
@@ -75,4 +77,51 @@ export function evaluateProbe(probe: Probe, expected = e2eExpectation()): CheckR
 /** `{ id: status }` of the checks that are not PASS. */
 export function notPassing(checks: readonly CheckResult[]): Record<string, string> {
   return Object.fromEntries(checks.filter((c) => c.status !== "PASS").map((c) => [c.id, c.status]));
+}
+
+/** Every recorded probe (test/unit/fixtures/verify/*.json, but the README). */
+export const RECORDED_PROBES = [
+  "converged",
+  "daemon-stopped",
+  "docker-group",
+  "env-root-socket",
+  "env-wrong-host",
+  "envfile-644",
+  "linger-off",
+  "rootful-started",
+  "socket-mount",
+  "unit-edited",
+] as const;
+
+/**
+ * Expectations of hosts without tenants, by name: the e2e stack with and without the proxy,
+ * with Traefik, with a low exposure limit, and what `verify --host` declares by default.
+ */
+export function noTenantExpectations(): Record<string, VerifyExpectation> {
+  return {
+    e2e: e2eExpectation(),
+    "e2e-no-proxy": e2eExpectation(false),
+    "e2e-traefik": expectationFromArgs({
+      serviceUser: { name: "provisioner" },
+      docker: { daemonConfig: { icc: false }, unprivilegedPortStart: 80 },
+      services: [E2E_SERVICE],
+      socketProxy: { image: "local/haproxy:e2e" },
+      traefik: {},
+    }),
+    "e2e-exposure-1": { ...e2eExpectation(), maxExposure: 1 },
+    "cli-host-default": expectationFromArgs({ serviceUser: { name: "provisioner" } }),
+  };
+}
+
+/**
+ * The JSON report (`renderJson`) of every recorded probe against every no-tenant expectation,
+ * each host named `<probe>/<expectation>`. Kept in fixtures/verify/reports-without-tenants.json
+ * as verify printed it before tenants existed.
+ */
+export function noTenantReports(): string {
+  const reports: HostReport[] = [];
+  for (const probe of RECORDED_PROBES)
+    for (const [name, expected] of Object.entries(noTenantExpectations()))
+      reports.push({ host: `${probe}/${name}`, checks: evaluateProbe(loadProbe(probe), expected) });
+  return renderJson(reports);
 }
