@@ -80,11 +80,11 @@ function pathCheck(
     const path = kind === "runtime" ? userRuntimeDir(user.uid) : user.home;
     const p = paths.find((x) => x.user === u.name && x.kind === kind);
     if (!p || p.error !== undefined) {
-      seen.push(`${path} ${p?.error ? "absent" : "not read"}`);
+      seen.push(`${u.name}: ${path} ${p?.error ? "absent" : "not read"}`);
       absent.push(u);
       continue;
     }
-    const desc = `${path} ${octal(p.mode)} uid ${p.owner} ${p.type}`;
+    const desc = `${u.name}: ${path} ${octal(p.mode)} uid ${p.owner} ${p.type}`;
     seen.push(desc);
     const problems = [
       ...(p.type !== "directory" ? [`a ${p.type}, not a directory`] : []),

@@ -10,7 +10,7 @@ import {
   parseSections,
   renderJson,
 } from "../../../components/verify";
-import type { AppServiceArgs } from "../../../components";
+import type { AppServiceArgs, HardenedDockerHostArgs, TenantArgs } from "../../../components";
 
 export interface Probe {
   readonly marker: string;
@@ -124,4 +124,104 @@ export function noTenantReports(): string {
     for (const [name, expected] of Object.entries(noTenantExpectations()))
       reports.push({ host: `${probe}/${name}`, checks: evaluateProbe(loadProbe(probe), expected) });
   return renderJson(reports);
+}
+
+/** A tenant made from the recorded service user: its name, uid and subordinate range. */
+export interface SyntheticTenant {
+  readonly name: string;
+  readonly uid: number;
+  readonly subStart: number;
+}
+
+export const TENANT_A: SyntheticTenant = { name: "ci-a", uid: 1002, subStart: 231072 };
+export const TENANT_B: SyntheticTenant = { name: "ci-b", uid: 1003, subStart: 296608 };
+
+/** Sections every user has but a tenant's copy leaves out: host-wide, or the app's units. */
+const NOT_A_TENANTS =
+  /^(whoami|root-sockets|end|unit-file:.*|unit-journal:.*|unit-security:.*|envfile:.*)$/;
+
+/**
+ * A probe output with tenants, made from a recording: the host's own sections as recorded;
+ * each tenant's a copy of the recorded service user's (provisioner, uid 1001), without its
+ * app's units, renamed to the tenant's name, uid and subordinate range, under
+ * `tenant:<name>/`; and the sections across tenants, by default as on a host where they are
+ * isolated (runtime directories and homes 0700, every socket attempt denied).
+ */
+export function withTenants(
+  probe: Probe,
+  tenants: readonly SyntheticTenant[],
+  across: { paths?: string; sockets?: string } = {},
+): Probe {
+  const sections = parseSections(probe.stdout, probe.marker);
+  const out: string[] = [];
+  const section = (name: string, body: string) => out.push(`\n${probe.marker} ${name}\n${body}`);
+  for (const [name, body] of sections) if (name !== "end") section(name, body);
+  for (const t of tenants) {
+    for (const [name, body] of sections) {
+      if (NOT_A_TENANTS.test(name)) continue;
+      section(
+        `tenant:${t.name}/${name}`,
+        body
+          .replace(/provisioner/g, t.name)
+          .replace(/\b1001\b/g, String(t.uid))
+          .replace(/\b165536\b/g, String(t.subStart)),
+      );
+    }
+  }
+  const users = [{ name: "provisioner", uid: 1001 }, ...tenants];
+  section(
+    "isolation-paths",
+    across.paths ??
+      users
+        .flatMap((u) => [
+          `${u.name} runtime 700 ${u.uid} directory`,
+          `${u.name} home 700 ${u.uid} directory`,
+        ])
+        .join("\n"),
+  );
+  section(
+    "isolation-sockets",
+    across.sockets ??
+      users
+        .flatMap((a) => users.filter((b) => b !== a).map((b) => `${a.name} ${b.name} denied`))
+        .join("\n"),
+  );
+  section("end", "");
+  return { ...probe, stdout: out.join("") + "\n" };
+}
+
+/**
+ * The e2e stack (e2eExpectation) with tenants made like `withTenants`' (icc off and the
+ * e2e proxy, as the recorded user has; no app services), plus `extra` for each.
+ */
+export function tenantExpectation(
+  tenants: readonly SyntheticTenant[],
+  extra: (t: SyntheticTenant) => Partial<TenantArgs> = () => ({}),
+  host: Partial<Omit<HardenedDockerHostArgs, "connection">> = {},
+): VerifyExpectation {
+  return expectationFromArgs({
+    serviceUser: { name: "provisioner" },
+    docker: { daemonConfig: { icc: false } },
+    services: [E2E_SERVICE],
+    socketProxy: { image: "local/haproxy:e2e" },
+    ...host,
+    tenants: tenants.map((t) => ({
+      serviceUser: { name: t.name },
+      daemonConfig: { icc: false },
+      socketProxy: { image: "local/haproxy:e2e" },
+      ...extra(t),
+    })),
+  });
+}
+
+/** The checks of `probe` (with tenants) against `expected`. */
+export function evaluateTenants(probe: Probe, expected: VerifyExpectation): CheckResult[] {
+  return evaluateChecks(
+    parseFacts(
+      parseSections(probe.stdout, probe.marker),
+      expected.serviceUser,
+      (expected.tenants ?? []).map((t) => t.serviceUser),
+    ),
+    expected,
+  );
 }
