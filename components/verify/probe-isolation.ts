@@ -8,6 +8,13 @@
 export const SOCKET_ATTEMPT_SECONDS = 5;
 
 /**
+ * How a tenant tries another's socket (then the socket's path and the URL): `-q` first, so no
+ * ~/.curlrc of the tenant's is read; `-v`, because only its verbose lines say why connect()
+ * failed (Permission denied, No such file or directory, Connection refused).
+ */
+export const SOCKET_ATTEMPT_CURL = `curl -q -sv -o /dev/null --max-time ${SOCKET_ATTEMPT_SECONDS} --unix-socket`;
+
+/**
  * `socket_verdict RC OUTPUT`: curl's exit status and verbose output (`-sv`) as one word.
  * `denied`: connect() was refused for permissions (the isolation holds); `connected`,
  * `refused` (a socket nobody listens on, but one the user may connect to), `timeout`
@@ -41,7 +48,7 @@ export const SOCKET_VERDICT_FUNCTION = String.raw`socket_verdict() {
 export const ISOLATION_PROBE = String.raw`${SOCKET_VERDICT_FUNCTION}
 try_socket() {
   local out rc
-  out=$(as_user "$1" timeout 10 curl -q -sv -o /dev/null --max-time ${SOCKET_ATTEMPT_SECONDS} --unix-socket "/run/user/${"$"}{uids[$2]}/docker.sock" http://d/_ping 2>&1 | head -c 4096; printf '\nrc=%s' "${"$"}{PIPESTATUS[0]}")
+  out=$(as_user "$1" timeout 10 ${SOCKET_ATTEMPT_CURL} "/run/user/${"$"}{uids[$2]}/docker.sock" http://d/_ping 2>&1 | head -c 4096; printf '\nrc=%s' "${"$"}{PIPESTATUS[0]}")
   rc=${"$"}{out##*rc=}
   [[ $rc =~ ^[0-9]+$ ]] || rc=1
   printf '%s %s %s\n' "$1" "$2" "$(socket_verdict "$rc" "$out")"

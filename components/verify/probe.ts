@@ -158,6 +158,21 @@ s proxy-pid
 if [ -n "$1" ]; then dk inspect -f '{{.State.Pid}}' "$1" | grep -xE '[0-9]+' || echo 0; else echo 0; fi`;
 
 /**
+ * `owned_pid PID UID SUBUIDS`: whether PID runs as UID or a uid of the SUBUIDS ranges (its
+ * /etc/subuid lines), by the real uid in /proc/PID/status.
+ */
+export const OWNED_PID_FUNCTION = String.raw`owned_pid() {
+  local l u="" _name start count
+  while IFS= read -r l; do case $l in Uid:*) read -r _ u _ <<<"$l"; break ;; esac; done 2>/dev/null <"/proc/$1/status"
+  [[ $u =~ ^[0-9]+$ ]] || return 1
+  [ "$u" = "$2" ] && return 0
+  while IFS=: read -r _name start count; do
+    if [[ $start =~ ^[0-9]+$ && $count =~ ^[0-9]+$ ]] && [ "$u" -ge "$start" ] && [ "$u" -lt $((start + count)) ]; then return 0; fi
+  done <<<"$3"
+  return 1
+}`;
+
+/**
  * `read_docker UID PROXY SUBUIDS` (in the background): the user's Docker API facts and, with
  * PROXY, its proxy's answers. The daemon names the proxy's pid, and the daemon is the user's:
  * root enters that pid's network namespace only when it runs as the user or one of its
@@ -196,17 +211,7 @@ function dockerReader(dockerClient: ProbeTarget["dockerClient"]): string {
       done' probe ${shellQuote(PROXY_PROBE_REQUESTS.ping)} ${shellQuote(PROXY_PROBE_REQUESTS.create)} 2>&1
   fi
 }
-# owned_pid PID UID SUBUIDS: whether PID runs as UID or a uid of the SUBUIDS ranges
-owned_pid() {
-  local l u="" _name start count
-  while IFS= read -r l; do case $l in Uid:*) read -r _ u _ <<<"$l"; break ;; esac; done 2>/dev/null <"/proc/$1/status"
-  [[ $u =~ ^[0-9]+$ ]] || return 1
-  [ "$u" = "$2" ] && return 0
-  while IFS=: read -r _name start count; do
-    if [[ $start =~ ^[0-9]+$ && $count =~ ^[0-9]+$ ]] && [ "$u" -ge "$start" ] && [ "$u" -lt $((start + count)) ]; then return 0; fi
-  done <<<"$3"
-  return 1
-}`;
+${OWNED_PID_FUNCTION}`;
 }
 
 /**
