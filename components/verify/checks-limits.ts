@@ -77,13 +77,13 @@ function bindings(c: ContainerFacts): Published[] {
   return out;
 }
 
-/** Whether a HostPort (`8080`, `8000-8010`; "" or "0" is random) lies in [from, to]. */
+/** Whether a HostPort (`8080`, `8000-8010`; "" or "0" is random) lies in [from, to] (from >= 1). */
 function inRange(hostPort: string, from: number, to: number): boolean {
   const m = /^(\d+)(?:-(\d+))?$/.exec(hostPort);
   if (!m) return false;
   const lo = Number(m[1]);
   const hi = Number(m[2] ?? m[1]);
-  return lo !== 0 && lo >= from && hi <= to;
+  return lo >= from && hi <= to;
 }
 
 /**

@@ -4,8 +4,8 @@
  * shell functions run for real: the pid-ownership test that guards the proxy probe, and the
  * verdict on a tenant's curl against real sockets.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync } from "node:fs";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,6 +54,9 @@ describe("the probe script with tenants", () => {
     ]);
     // the slice is read for the users that declare limits (the host's and ci-a), not ci-b
     expect(script.match(/^ {2}s slice$/gm)).toHaveLength(2);
+    // a proxy is probed only through a pid of its user's (or its subordinate uids')
+    expect(script).toContain('elif ! owned_pid "$pid" "$1" "$3"; then');
+    expect(script.match(/read_docker "\$uid" \S+ "\$\{sub\[subuid\]\}"/g)).toHaveLength(3);
     // the host-wide facts once, with the host's own user
     expect(script.match(/^ {2}root_sockets$/gm)).toHaveLength(1);
     expect(script.match(/docker\.socket docker\.service containerd\.service/g)).toHaveLength(2);
@@ -100,30 +103,51 @@ describe("the probe script with tenants", () => {
 });
 
 describe("owned_pid: the proxy probe enters only a pid of the user's", () => {
-  const owned = (pid: string, uid: string, subuids: string) =>
+  const owned = (pid: number, uid: number, subuids: string) =>
     spawnSync("bash", [
       "-c",
       `${OWNED_PID_FUNCTION}\nowned_pid "$1" "$2" "$3"`,
       "t",
-      pid,
-      uid,
+      String(pid),
+      String(uid),
       subuids,
     ]).status;
-  const me = String(process.getuid!());
-  const pid = String(process.pid);
-  const other = String(Number(me) + 7);
+  // a process and its uid: this one, or (as root, uid 0, where no range can end below it)
+  // one of nobody's
+  let pid = process.pid;
+  let me = process.getuid!();
+  let child: ChildProcess | undefined;
+  beforeAll(() => {
+    if (me !== 0) return;
+    child = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "30"]);
+    pid = child.pid!;
+    me = 65534;
+    // setpriv execs sleep: wait until the pid runs as nobody
+    for (let i = 0; i < 100; i++) {
+      let status = "";
+      try {
+        status = readFileSync(`/proc/${pid}/status`, "utf8");
+      } catch {
+        // not there yet
+      }
+      if (/^Uid:\s+65534\b/m.test(status)) break;
+      spawnSync("sleep", ["0.05"]);
+    }
+  });
+  afterAll(() => child?.kill());
+  const other = () => me + 7;
 
   test("its own uid, or one in its subordinate ranges: yes", () => {
     expect(owned(pid, me, "")).toBe(0);
-    expect(owned(pid, other, `x:${Math.max(0, Number(me) - 1)}:3`)).toBe(0);
-    expect(owned(pid, other, `junk\nx:${me}:1`)).toBe(0);
+    expect(owned(pid, other(), `x:${me - 1}:3`)).toBe(0);
+    expect(owned(pid, other(), `junk\nx:${me}:1`)).toBe(0);
   });
 
-  test("another uid, a range that misses it, or no such pid: no", () => {
-    expect(owned(pid, other, "")).toBe(1);
-    expect(owned(pid, other, `x:${Number(me) + 1}:5`)).toBe(1);
-    if (Number(me) >= 5) expect(owned(pid, other, `x:${Number(me) - 5}:5`)).toBe(1);
-    expect(owned("999999999", me, "")).toBe(1);
+  test("another uid, a range that ends just below or starts just above it, or no such pid: no", () => {
+    expect(owned(pid, other(), "")).toBe(1);
+    expect(owned(pid, other(), `x:${me + 1}:5`)).toBe(1);
+    expect(owned(pid, other(), `x:${me - 5}:5`)).toBe(1);
+    expect(owned(999999999, me, "")).toBe(1);
   });
 });
 
