@@ -23,7 +23,7 @@ export function sliceLimitsCheck(f: HostFacts, e: UserExpectation): Check | unde
     .split("\n")
     .filter((l) => /^[A-Za-z]+=/.test(l));
   const fix = `Re-apply the limits step (pulumi up --replace on the ${e.serviceUser} limits step), or apply them now: sudo systemctl set-property ${slice} ${properties.join(" ")}.`;
-  const got = f.slice ?? new Map<string, string | undefined>();
+  const got = f.slice ?? new Map<string, string>();
   const files = Object.keys(want);
   if (files.every((file) => got.get(file) === undefined)) {
     return fail(

@@ -101,9 +101,9 @@ export interface HostFacts {
   readonly units: ReadonlyMap<string, UnitFacts>;
   /**
    * The cgroup files of its `user-<uid>.slice` that carry limits (`SLICE_FILES`), read when
-   * limits are declared: each file's first line, or undefined when the file is absent.
+   * limits are declared: each file's first line (a file that is absent is not in it).
    */
-  readonly slice?: ReadonlyMap<string, string | undefined>;
+  readonly slice?: ReadonlyMap<string, string>;
   /** Each tenant's facts (from its `tenant:<user>/` sections), by name; only with tenants. */
   readonly tenants?: ReadonlyMap<string, HostFacts>;
   /** Facts across tenants: runtime directories, homes, socket attempts; only with tenants. */
@@ -201,14 +201,12 @@ function parseDockerInfo(text: string | undefined): HostFacts["dockerInfo"] {
   return { exit, ...(info ? { info } : {}), message: other.join("\n") };
 }
 
-/** `<file>=<value>` and `<file> absent` lines of the `slice` section. */
-function parseSlice(text: string): Map<string, string | undefined> {
-  const files = new Map<string, string | undefined>();
+/** `<file>=<value>` lines of the `slice` section (a file the probe found absent has none). */
+function parseSlice(text: string): Map<string, string> {
+  const files = new Map<string, string>();
   for (const l of lines(text)) {
-    const eq = /^([a-z.]+)=(.*)$/.exec(l);
-    const absent = /^([a-z.]+) absent$/.exec(l);
-    if (eq) files.set(eq[1], eq[2].trim());
-    else if (absent) files.set(absent[1], undefined);
+    const m = /^([a-z.]+)=(.*)$/.exec(l);
+    if (m) files.set(m[1], m[2].trim());
   }
   return files;
 }
