@@ -4,15 +4,24 @@
  * declared, and the checks across tenants. Probe outputs with tenants are made from the
  * recordings (helpers/verify.ts `withTenants`).
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runVerify } from "../../cli/verify";
 import {
   CheckResult,
+  HostReport,
+  VerifyExpectation,
   expectationFromArgs,
   parseFacts,
   parseSections,
   probeTarget,
+  renderJson,
+  renderJunit,
+  renderSarif,
 } from "../../components/verify";
+import { recordingIo } from "./helpers/cli-io";
 import { tenantArgs } from "./helpers/fixtures";
 import {
   Probe,
@@ -591,5 +600,72 @@ describe("across tenants", () => {
       "WARN",
       "4 of 6 attempts refused (Permission denied); provisioner -> ci-b: not tried; ci-b -> ci-a: curl-exit-2",
     ]);
+  });
+});
+
+describe("the command and its formats with tenants", () => {
+  const HOST_KEY =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGsD7WDaJmdRbsvRlK03IXNCXo6sL5k21hb4jhXHYYQE";
+
+  test("--stack reads tenants, serviceUserLimits and serviceUserPorts into the expectation", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hd-stacks-"));
+    writeFileSync(
+      join(dir, "Pulumi.web-1.yaml"),
+      `config:
+  hardened-docker:host: 10.0.0.5
+  hardened-docker:hostKey: ${HOST_KEY}
+  hardened-docker:privateKey:
+    secure: v1:AAAA
+  hardened-docker:serviceUserLimits:
+    memoryMiB: 2048
+  hardened-docker:serviceUserPorts:
+    from: 80
+    to: 443
+  hardened-docker:tenants:
+    - serviceUser:
+        name: ci-a
+      limits:
+        tasks: 512
+      ports:
+        from: 8000
+        to: 8099
+    - serviceUser:
+        name: ci-b
+`,
+    );
+    const seen: VerifyExpectation[] = [];
+    const t = recordingIo({
+      verify: async (_c, e, o) => {
+        seen.push(e);
+        return { host: o?.name ?? "?", checks: [] };
+      },
+    });
+    expect(await runVerify(["--stack", "web-1", "--stacks-dir", dir], t.io)).toBe(0);
+    const e = seen[0];
+    expect([e.serviceUser, e.limits, e.ports]).toEqual([
+      "provisioner",
+      { memoryMiB: 2048 },
+      { from: 80, to: 443 },
+    ]);
+    expect(e.tenants?.map((x) => [x.serviceUser, x.limits, x.ports])).toEqual([
+      ["ci-a", { tasks: 512 }, { from: 8000, to: 8099 }],
+      ["ci-b", undefined, undefined],
+    ]);
+  });
+
+  test("a report with tenants is valid JUnit (a case per check) and SARIF (a rule per tenant's check)", () => {
+    const broken = withSection(two, "tenant:ci-a/linger", "no");
+    const report: HostReport = { host: "web-1", checks: evaluateTenants(broken, twoExpected) };
+    const file = join(mkdtempSync(join(tmpdir(), "hd-junit-")), "r.xml");
+    writeFileSync(file, renderJunit([report]));
+    const r = spawnSync("xmllint", ["--xpath", "count(//testcase)", file], { encoding: "utf8" });
+    expect([r.stderr, r.stdout.trim()]).toEqual(["", String(report.checks.length)]);
+    const sarif = JSON.parse(renderSarif([report], { version: "0.0.0" }));
+    const rules = sarif.runs[0].tool.driver.rules.map((x: { id: string }) => x.id);
+    expect(rules).toEqual(report.checks.map((c) => c.id));
+    expect(sarif.runs[0].results.map((x: { ruleId: string }) => x.ruleId)).toEqual([
+      "tenant.ci-a.linger.enabled",
+    ]);
+    expect(JSON.parse(renderJson([report])).hosts[0].checks).toEqual(report.checks);
   });
 });
