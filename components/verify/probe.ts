@@ -298,9 +298,8 @@ ${
   s linger; if [ -e "/var/lib/systemd/linger/$user" ]; then echo yes; else echo no; fi
   s delegation; readfile "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers"${slice}
   ${host ? "root_sockets\n  " : ""}s user-socket; if [ -S "/run/user/$uid/docker.sock" ]; then echo present; else echo absent; fi
-  show=$(show_units ${rootful}"user@$uid.service" ${shellWords(units)})
-  s units-show; printf '%s\n' "$show"
-${perUnit.length > 0 ? unitStates : ""}${perUnit.join("")}
+  show=$(show_units ${rootful}"user@$uid.service"${units.length > 0 ? ` ${shellWords(units)}` : ""})
+  s units-show; printf '%s\n' "$show"${perUnit.length > 0 ? unitStates : ""}${perUnit.join("")}
 }`;
 }
 
