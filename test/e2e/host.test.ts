@@ -1472,6 +1472,31 @@ test("tenants: each deploy key reaches only its own daemon; no tenant opens anot
     expect(r.stderr).toMatch(/Permission denied/);
   }
   expect((await vm.run("curl -s -m 5 http://127.0.0.1:9090/")).trim()).toBe("ok");
+  // verify: the host, each tenant and the isolation between them, all PASS ...
+  const withTenants = expectationOf(stackConfig({ tenants: [tenantA, tenantB] }));
+  const ok = await verifyUntilAllPass(adminLogin(), withTenants, 3 * MIN);
+  timings["tenants: verify all-PASS (host and two tenants)"] = ok.seconds;
+  const ids = ok.report.checks.map((c) => c.id);
+  expect(ids).toEqual(
+    expect.arrayContaining([
+      "isolation.runtime-dirs",
+      "isolation.homes",
+      "isolation.subordinate-ids",
+      "isolation.docker-sockets",
+      "tenant.ci-a.docker.rootless",
+      "tenant.ci-a.cgroup.slice-limits",
+      "tenant.ci-b.cgroup.slice-limits",
+    ]),
+  );
+  // ... and A's runtime dir opened to everyone fails the check across tenants
+  const uidA = await uidOf("ci-a");
+  await sudo(`chmod 0755 /run/user/${uidA}`);
+  try {
+    const open = await verifyHost(adminLogin(), withTenants);
+    expect(failingIds(open)).toContain("isolation.runtime-dirs");
+  } finally {
+    await sudo(`chmod 0700 /run/user/${uidA}`);
+  }
 });
 
 test("tenants: A burning CPU leaves B's app answering; A's memory hog dies in A's slice", async () => {
@@ -1605,15 +1630,15 @@ test("destroy: containers and networks removed, units stopped and removed, linge
     dockerDeleted.length,
   );
   expect(dockerState.size).toBe(0);
-  expect((await vm.exec("test -e /home/provisioner/.ssh/authorized_keys")).code).not.toBe(0);
+  expect((await vm.exec("sudo -n test -e /home/provisioner/.ssh/authorized_keys")).code).toBe(1);
   expect((await vm.exec("test -e /etc/systemd/system/provisioner.service")).code).not.toBe(0);
   expect((await vm.exec("systemctl is-active provisioner.service")).stdout.trim()).not.toBe(
     "active",
   );
   expect((await vm.exec("test -e /var/lib/systemd/linger/provisioner")).code).not.toBe(0);
   expect(
-    (await vm.exec("test -e /home/provisioner/.config/systemd/user/docker.service")).code,
-  ).not.toBe(0);
+    (await vm.exec("sudo -n test -e /home/provisioner/.config/systemd/user/docker.service")).code,
+  ).toBe(1);
   // the rootful daemon: as the image left it (docker.io was not installed there, so: no unit masked)
   expect((await vm.exec("systemctl is-enabled docker.service")).stdout.trim()).not.toBe("masked");
   // the user and its data are kept (removeServiceUserOnDestroy is false)
