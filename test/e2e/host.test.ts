@@ -1466,8 +1466,9 @@ test("tenants: each deploy key reaches only its own daemon; no tenant opens anot
   // as A: B's socket (and the host's user's) cannot even be reached
   for (const other of ["ci-b", "provisioner"]) {
     const r = await vm.exec(
-      `sudo -n runuser -u ci-a -- curl -sS -m 5 --unix-socket /run/user/${await uidOf(other)}/docker.sock http://d/_ping`,
+      `sudo -n runuser -u ci-a -- curl -sv -m 5 --unix-socket /run/user/${await uidOf(other)}/docker.sock http://d/_ping`,
     );
+    // curl's 7 (could not connect), and why: its verbose line carries the kernel's EACCES
     expect([other, r.code, r.stdout]).toEqual([other, 7, ""]);
     expect(r.stderr).toMatch(/Permission denied/);
   }
