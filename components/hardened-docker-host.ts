@@ -219,7 +219,9 @@ export function checkSliceLimits(field: string, value: unknown): SliceLimits {
     ...(l.memoryMiB !== undefined
       ? { memoryMiB: checkInteger(`${field}.memoryMiB`, l.memoryMiB, 128, 16_777_216) }
       : {}),
-    ...(l.tasks !== undefined ? { tasks: checkInteger(`${field}.tasks`, l.tasks, 64, 4_194_304) } : {}),
+    ...(l.tasks !== undefined
+      ? { tasks: checkInteger(`${field}.tasks`, l.tasks, 64, 4_194_304) }
+      : {}),
   };
 }
 
@@ -245,7 +247,9 @@ function checkTenant(
   checkNotLoginUser(`${field}serviceUser.name`, user.name, loginUser);
   resolveDockerApiSettings(t.dockerApi ?? {}, `${field}dockerApi`);
   const proxy =
-    t.socketProxy === undefined ? undefined : resolveSocketProxy(t.socketProxy, `${field}socketProxy`);
+    t.socketProxy === undefined
+      ? undefined
+      : resolveSocketProxy(t.socketProxy, `${field}socketProxy`);
   if (proxy?.enabled && user.deployKeys === undefined) {
     throw new InvalidArgument(
       `${field}serviceUser.deployKeys`,
@@ -339,7 +343,11 @@ function checkAcrossTenants(tenants: readonly CheckedTenant[]): void {
     for (const o of tenants.slice(0, i)) {
       const other = `${o.field || "the host's "}serviceUser (${o.user.name})`;
       if (t.user.name === o.user.name)
-        throw new InvalidArgument(`${f}serviceUser.name`, t.user.name, "a name no other tenant has");
+        throw new InvalidArgument(
+          `${f}serviceUser.name`,
+          t.user.name,
+          "a name no other tenant has",
+        );
       if (t.user.uid !== undefined && t.user.uid === o.user.uid)
         throw new InvalidArgument(`${f}serviceUser.uid`, t.user.uid, `a uid other than ${other}'s`);
       if (t.user.subordinateIdStart !== undefined && o.user.subordinateIdStart !== undefined) {
@@ -516,8 +524,7 @@ export interface TenantPlacement {
   /** What the service user step waits for. */
   readonly after: readonly pulumi.Resource[];
   /** Its `RootlessDocker` settings: the host's install method, its own daemon settings. */
-  readonly docker: DockerSettings &
-    Pick<RootlessDockerArgs, "hostWide" | "extraKernelModules">;
+  readonly docker: DockerSettings & Pick<RootlessDockerArgs, "hostWide" | "extraKernelModules">;
 }
 
 function buildTenant(t: TenantArgs, p: TenantPlacement): TenantResources {

@@ -46,7 +46,9 @@ export function sliceCgroupValues(l: SliceLimits): Record<string, string> {
 
 /** The drop-in's settings as `systemctl set-property` words. */
 function properties(l: SliceLimits): string[] {
-  return renderSliceLimits(l).split("\n").filter((x) => /^[A-Za-z]+=/.test(x));
+  return renderSliceLimits(l)
+    .split("\n")
+    .filter((x) => /^[A-Za-z]+=/.test(x));
 }
 
 /**
