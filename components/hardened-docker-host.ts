@@ -186,7 +186,8 @@ const SERVICE_KEYS = [
   "restart",
 ];
 
-const TENANT_KEYS = [
+/** Keys of one `TenantArgs` (stack config's tenants entries derive theirs from it). */
+export const TENANT_KEYS = [
   "serviceUser",
   "daemonConfig",
   "portDriver",

@@ -17,6 +17,7 @@ import type {
   TenantArgs,
   TraefikSettings,
 } from "../components";
+import { TENANT_KEYS } from "../components/hardened-docker-host";
 import {
   InvalidArgument,
   checkArray,
@@ -157,17 +158,10 @@ function servicesFromConfig(field: string, raw: unknown, secrets: Secrets): AppS
   });
 }
 
-/** Keys of one `tenants` entry in stack config. */
+/** Keys of one `tenants` entry in stack config: the component's, the deploy key as a file. */
 const TENANT_CONFIG_KEYS = [
-  "serviceUser",
-  "daemonConfig",
-  "portDriver",
-  "services",
-  "socketProxy",
-  "traefik",
+  ...TENANT_KEYS.filter((k) => k !== "dockerApi"),
   "dockerIdentityFile",
-  "limits",
-  "ports",
 ] as const;
 
 /** `tenants` as written in stack config, onto `TenantArgs` (the component's shape). */

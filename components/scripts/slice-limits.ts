@@ -51,6 +51,11 @@ function properties(l: SliceLimits): string[] {
     .filter((x) => /^[A-Za-z]+=/.test(x));
 }
 
+/** Every property the drop-in (and the create's `set-property --runtime`) can set. */
+const PROPERTY_NAMES = properties({ cpuPercent: 1, memoryMiB: 1, tasks: 1 }).map(
+  (p) => p.split("=")[0],
+);
+
 /**
  * Shell that checks the running slice's cgroup files against the limits. systemd applies a
  * changed drop-in to running units at `daemon-reload`; should the slice still run with other
@@ -108,7 +113,7 @@ if [ -f "$f" ]; then
   changed "removed $f"
 fi
 # what the create's fallback (set-property --runtime) wrote: it outranks /etc until a reboot
-for p in CPUQuota MemoryMax MemorySwapMax TasksMax; do
+for p in ${PROPERTY_NAMES.join(" ")}; do
   rt="/run/systemd/system.control/$slice.d/50-$p.conf"
   if [ -f "$rt" ]; then rm -f "$rt"; reload=1; changed "removed $rt"; fi
 done
