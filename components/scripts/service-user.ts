@@ -71,7 +71,13 @@ else
 fi
 uid=$(id -u "$user"); group=$(id -gn "$user"); home=$(getent passwd "$user" | cut -d: -f6)
 if [ ! -d "$home" ]; then
-  install -d -m 0750 -o "$user" -g "$group" "$home"; changed "created home $home"
+  install -d -m 0700 -o "$user" -g "$group" "$home"; changed "created home $home"
+fi
+# the home is the service user's alone (Debian's useradd makes it 0755): no other user, another
+# tenant included, reads its files; changed as the user, so a link there leads nowhere of root's
+if [ "$(as_owner "$user" 'stat -c %a -- "$1"' hd "$home")" != 700 ]; then
+  as_owner "$user" 'chmod 0700 -- "$1"' hd "$home" || die "could not make $home private (0700)"
+  changed "set $home to 0700 (no other user reads it)"
 fi
 if id -nG "$user" | tr ' ' '\n' | grep -qx docker; then
   die "$user is in the docker group, which gives root on this host through the rootful socket; remove it (gpasswd -d $user docker) and apply again"

@@ -2,7 +2,7 @@
 import { appServiceUnit } from "../hardened-docker-host";
 import { renderSystemdUnit } from "../render/systemd-unit";
 import { rootlessDockerSocket } from "../render/rootless-docker-unit";
-import type { ExpectedService, VerifyExpectation } from "./expected";
+import type { ExpectedService, UserExpectation } from "./expected";
 import type { HostFacts, UnitFacts } from "./facts";
 import { Check, fail, pass, warn } from "./check";
 import { firstLine } from "./facts";
@@ -30,7 +30,7 @@ export const FAILURE_MODES = [
   },
 ] as const;
 
-export function appChecks(f: HostFacts, e: VerifyExpectation): Check[] {
+export function appChecks(f: HostFacts, e: UserExpectation): Check[] {
   return e.services.flatMap((svc) => {
     const unit = `${svc.args.name}.service`;
     const facts = f.units.get(unit);
@@ -62,7 +62,7 @@ function notChecked(svc: ExpectedService, unit: string): Check[] {
 
 function serviceChecks(
   f: HostFacts,
-  e: VerifyExpectation,
+  e: UserExpectation,
   svc: ExpectedService,
   unit: string,
   u: UnitFacts,

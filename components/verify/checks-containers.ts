@@ -4,9 +4,10 @@ import { rootlessDockerSocket } from "../render/rootless-docker-unit";
 import { exposesApiSocket } from "../socket-exposure";
 import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
 import { SOCKET_PROXY_CONFIG_ENV, SOCKET_PROXY_START } from "../socket-proxy";
-import type { VerifyExpectation } from "./expected";
+import type { UserExpectation } from "./expected";
 import type { ContainerFacts, HostFacts } from "./facts";
 import { Check, fail, pass } from "./check";
+import { PORTS_ID, portsCheck } from "./checks-limits";
 
 const NEEDS_API = ["docker.rootless"];
 const PROXY_CHECK_TITLES = (p: {
@@ -30,20 +31,34 @@ const name = (c: ContainerFacts) => c.Name.replace(/^\//, "");
  * Mounts that expose a Docker or containerd API socket: the socket itself or a directory
  * holding one, by path, and, when the probe read them (`ids`), by device and inode: a hard
  * link to a socket, or another path to it or to a directory above it, is the same inode.
+ * `otherUids`: the host's other service users (tenants), whose runtime directories count too.
  */
 export function socketMounts(
   c: ContainerFacts,
   uid: number | undefined,
   ids?: HostFacts["mountIds"],
+  otherUids: readonly number[] = [],
 ) {
   const socketIds = new Set(ids?.sockets.values() ?? []);
   return (c.Mounts ?? []).filter((m) => {
     const id = ids?.sources.get(m.Source ?? "");
-    return exposesApiSocket(m.Source ?? "", uid) || (id !== undefined && socketIds.has(id));
+    return (
+      exposesApiSocket(m.Source ?? "", uid) ||
+      otherUids.some((other) => exposesApiSocket(m.Source ?? "", other)) ||
+      (id !== undefined && socketIds.has(id))
+    );
   });
 }
 
-export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
+/**
+ * The checks of one service user's containers. `otherUids`: the uids of the host's other
+ * service users (with tenants), whose sockets no container may mount either.
+ */
+export function containerChecks(
+  f: HostFacts,
+  e: UserExpectation,
+  otherUids: readonly number[] = [],
+): Check[] {
   const checks: Check[] = [];
   const all = f.containers;
   if (all === undefined) {
@@ -53,6 +68,12 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
     const ids: [string, string][] = [
       ["containers.socket-mounts", "Only the socket proxy mounts the Docker socket, read-only"],
       ["containers.privileged", "No privileged container"],
+      ...(e.ports
+        ? ([[PORTS_ID, `Containers publish host ports only in ${e.ports.from}-${e.ports.to}`]] as [
+            string,
+            string,
+          ][])
+        : []),
       ...(e.socketProxy ? PROXY_CHECK_TITLES(e.socketProxy) : []),
       ...(e.traefik ? TRAEFIK_CHECK_TITLES : []),
     ];
@@ -67,7 +88,7 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
   const offenders: string[] = [];
   const seen: string[] = [];
   for (const c of all) {
-    for (const m of socketMounts(c, uid, f.mountIds)) {
+    for (const m of socketMounts(c, uid, f.mountIds, otherUids)) {
       const desc = `${name(c)}: ${m.Source} -> ${m.Destination} (${m.RW ? "rw" : "ro"})`;
       seen.push(desc);
       if (!isProxy(c) || m.RW !== false) offenders.push(desc);
@@ -106,8 +127,10 @@ export function containerChecks(f: HostFacts, e: VerifyExpectation): Check[] {
           NEEDS_API,
         ),
   );
+  const ports = portsCheck(f, e, all, NEEDS_API);
+  if (ports) checks.push(ports);
   if (e.socketProxy) checks.push(...proxyChecks(f, e, all.find(isProxy)));
-  if (e.traefik) checks.push(...traefikChecks(f, e, all));
+  if (e.traefik) checks.push(...traefikChecks(f, e, all, otherUids));
   return checks;
 }
 
@@ -128,12 +151,8 @@ function notTheDeployedProxy(f: HostFacts, proxy: ContainerFacts): string | unde
     : `it does not mount the daemon's socket (${rootlessDockerSocket(uid as number)}) read-only`;
 }
 
-function proxyChecks(
-  f: HostFacts,
-  e: VerifyExpectation,
-  proxy: ContainerFacts | undefined,
-): Check[] {
-  const p = e.socketProxy as NonNullable<VerifyExpectation["socketProxy"]>;
+function proxyChecks(f: HostFacts, e: UserExpectation, proxy: ContainerFacts | undefined): Check[] {
+  const p = e.socketProxy as NonNullable<UserExpectation["socketProxy"]>;
   const title = titleOf(PROXY_CHECK_TITLES(p));
   const needs = ["socket-proxy.running"];
   if (!proxy || proxy.State?.Running !== true) {
@@ -239,10 +258,11 @@ function proxyChecks(
 
 function traefikChecks(
   f: HostFacts,
-  e: VerifyExpectation,
+  e: UserExpectation,
   all: readonly ContainerFacts[],
+  otherUids: readonly number[],
 ): Check[] {
-  const t = e.traefik as NonNullable<VerifyExpectation["traefik"]>;
+  const t = e.traefik as NonNullable<UserExpectation["traefik"]>;
   const title = titleOf(TRAEFIK_CHECK_TITLES);
   const c = all.find(
     (x) => name(x) === t.containerName && x.Config?.Labels?.[ROLE_LABEL] === "traefik",
@@ -258,7 +278,7 @@ function traefikChecks(
       ),
     ];
   }
-  const mounts = socketMounts(c, f.user?.uid, f.mountIds);
+  const mounts = socketMounts(c, f.user?.uid, f.mountIds, otherUids);
   const args = [...(c.Config?.Cmd ?? []), ...(c.Args ?? [])];
   const endpoints = [...new Set(args.filter((a) => a.startsWith("--providers.docker.endpoint=")))];
   const want = `--providers.docker.endpoint=${t.endpoint}`;

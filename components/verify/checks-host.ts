@@ -1,11 +1,19 @@
 /** Checks of the host itself: service user, linger, the daemons, delegation, daemon.json. */
-import type { VerifyExpectation } from "./expected";
+import type { UserExpectation, VerifyExpectation } from "./expected";
 import { HostFacts, firstLine } from "./facts";
 import { Check, fail, pass, warn } from "./check";
+import { sliceLimitsCheck } from "./checks-limits";
 
 const CONTROLLERS = ["cpu", "cpuset", "io", "memory", "pids"];
 
-export function hostChecks(f: HostFacts, e: VerifyExpectation): Check[] {
+/**
+ * The checks of one service user, and (with `rootfulDaemonOff`, the host's own user's
+ * expectation) of the rootful daemon, which is host-wide.
+ */
+export function hostChecks(
+  f: HostFacts,
+  e: UserExpectation & Partial<Pick<VerifyExpectation, "rootfulDaemonOff">>,
+): Check[] {
   const user = e.serviceUser;
   const uid = f.user?.uid;
   const checks: Check[] = [];
@@ -161,11 +169,13 @@ export function hostChecks(f: HostFacts, e: VerifyExpectation): Check[] {
           ["linger.enabled"],
         ),
   );
+  const limits = sliceLimitsCheck(f, e);
+  if (limits) add(limits);
   add(daemonJsonCheck(f, e, needsUser));
   return checks;
 }
 
-function daemonJsonCheck(f: HostFacts, e: VerifyExpectation, needs: string[]): Check {
+function daemonJsonCheck(f: HostFacts, e: UserExpectation, needs: string[]): Check {
   const id = "docker.daemon-json";
   const title = "daemon.json matches what was declared";
   const path = `${f.user?.home ?? "~"}/.config/docker/daemon.json`;

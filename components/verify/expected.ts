@@ -1,24 +1,36 @@
 import {
   AppServiceArgs,
   HardenedDockerHostArgs,
+  PortRange,
+  TenantArgs,
+  checkPortRange,
+  checkSliceLimits,
   environmentFilePath,
 } from "../hardened-docker-host";
 import { SOCKET_PROXY_PORT, renderSocketProxyConfig } from "../render/socket-proxy";
 import { resolveDockerSettings } from "../rootless-docker";
+import type { SliceLimits } from "../scripts/slice-limits";
 import { resolveServiceUser } from "../service-user";
 import { resolveSocketProxy } from "../socket-proxy";
 import { resolveTraefik } from "../traefik";
-import { checkKnownKeys, checkNumber, checkPlainObject } from "../validate";
+import {
+  InvalidArgument,
+  checkArray,
+  checkKnownKeys,
+  checkNumber,
+  checkPlainObject,
+} from "../validate";
 
-/** What a host should look like: derived from its declared args, never from the host. */
-export interface VerifyExpectation {
+/**
+ * What one service user should look like (the host's own, or a tenant's): derived from its
+ * declared args, never from the host.
+ */
+export interface UserExpectation {
   readonly serviceUser: string;
   /** The subordinate id range the service user must have at least. */
   readonly subordinateIdCount: number;
   /** daemon.json exactly as the library renders it. */
   readonly daemonJson: string;
-  /** Whether the rootful daemon must be stopped and masked (`docker.disableRootfulDaemon`). */
-  readonly rootfulDaemonOff: boolean;
   /** App services as declared; environment values are not needed (only whether there are any). */
   readonly services: readonly ExpectedService[];
   readonly socketProxy?: {
@@ -28,8 +40,23 @@ export interface VerifyExpectation {
     readonly config: string;
   };
   readonly traefik?: { readonly containerName: string; readonly endpoint: string };
+  /** Limits of its `user-<uid>.slice`, when declared: its cgroup files must hold them. */
+  readonly limits?: SliceLimits;
+  /** Host ports its containers may publish, when declared. */
+  readonly ports?: PortRange;
   /** `systemd-analyze security` exposure above which an app unit is a WARN. */
   readonly maxExposure: number;
+}
+
+/** What a host should look like: its own service user, the host-wide parts, its tenants. */
+export interface VerifyExpectation extends UserExpectation {
+  /** Whether the rootful daemon must be stopped and masked (`docker.disableRootfulDaemon`). */
+  readonly rootfulDaemonOff: boolean;
+  /**
+   * Further tenants (`tenants`), each checked like the host's own user under ids
+   * `tenant.<user>.<id>`, plus the checks across tenants. Absent when there are none.
+   */
+  readonly tenants?: readonly UserExpectation[];
 }
 
 export interface ExpectedService {
@@ -60,19 +87,61 @@ export function expectationFromArgs(
 ): VerifyExpectation {
   const o = checkPlainObject("verify options", opts);
   checkKnownKeys("verify options", o, ["maxExposure"]);
-  const user = resolveServiceUser(args.serviceUser);
+  const maxExposure = checkNumber("maxExposure", opts.maxExposure ?? DEFAULT_MAX_EXPOSURE, 0, 10);
   const docker = resolveDockerSettings(args.docker ?? {});
-  const proxy = args.socketProxy === undefined ? undefined : resolveSocketProxy(args.socketProxy);
+  const own = userExpectation("", args, docker.daemonJson, docker.unprivilegedPortStart);
+  const tenants = checkArray("tenants", args.tenants ?? []).map((raw, i) => {
+    const f = `tenants[${i}].`;
+    const t = checkPlainObject(`tenants[${i}]`, raw) as unknown as TenantArgs;
+    const { daemonJson } = resolveDockerSettings(
+      { daemonConfig: t.daemonConfig, portDriver: t.portDriver },
+      `tenants[${i}]`,
+    );
+    return userExpectation(f, t, daemonJson, docker.unprivilegedPortStart);
+  });
+  // a tenant's checks are named after it: two of the same name would be one set of ids
+  const seen = [own.serviceUser];
+  tenants.forEach((t, i) => {
+    if (seen.includes(t.serviceUser))
+      throw new InvalidArgument(
+        `tenants[${i}].serviceUser.name`,
+        t.serviceUser,
+        "a name no other tenant (nor the host's serviceUser) has",
+      );
+    seen.push(t.serviceUser);
+  });
+  const { limits, ports, ...ownRest } = own;
+  return {
+    ...ownRest,
+    rootfulDaemonOff: docker.disableRootfulDaemon,
+    ...(limits ? { limits } : {}),
+    ...(ports ? { ports } : {}),
+    maxExposure,
+    ...(tenants.length > 0 ? { tenants: tenants.map((t) => ({ ...t, maxExposure })) } : {}),
+  };
+}
+
+/** One service user's expectation (`field` "" for the host's own, else `tenants[<i>].`). */
+function userExpectation(
+  field: string,
+  args: Omit<TenantArgs, "daemonConfig" | "portDriver">,
+  daemonJson: string,
+  unprivilegedPortStart: number | undefined,
+): Omit<UserExpectation, "maxExposure"> {
+  const user = resolveServiceUser(args.serviceUser, `${field}serviceUser`);
+  const proxy =
+    args.socketProxy === undefined
+      ? undefined
+      : resolveSocketProxy(args.socketProxy, `${field}socketProxy`);
   const proxyOn = proxy?.enabled === true ? proxy : undefined;
   const traefik =
     args.traefik === undefined
       ? undefined
-      : resolveTraefik(args.traefik, docker.unprivilegedPortStart);
+      : resolveTraefik(args.traefik, unprivilegedPortStart, `${field}traefik`);
   return {
     serviceUser: user.name,
     subordinateIdCount: user.subordinateIdCount,
-    daemonJson: docker.daemonJson,
-    rootfulDaemonOff: docker.disableRootfulDaemon,
+    daemonJson,
     services: (args.services ?? []).map((svc) => {
       const hasEnv = svc.environment !== undefined && Object.keys(svc.environment).length > 0;
       return {
@@ -97,6 +166,9 @@ export function expectationFromArgs(
           },
         }
       : {}),
-    maxExposure: checkNumber("maxExposure", opts.maxExposure ?? DEFAULT_MAX_EXPOSURE, 0, 10),
+    ...(args.limits !== undefined
+      ? { limits: checkSliceLimits(`${field}limits`, args.limits) }
+      : {}),
+    ...(args.ports !== undefined ? { ports: checkPortRange(`${field}ports`, args.ports) } : {}),
   };
 }

@@ -3,7 +3,8 @@
  * output. Whatever a section lacks becomes an absent fact, never an exception: a half-broken
  * host must still produce a report.
  */
-import { ROOTFUL_UNITS } from "./probe";
+import { IsolationFacts, parseIsolation } from "./facts-isolation";
+import { ROOTFUL_UNITS, tenantSectionPrefix } from "./probe";
 
 export interface SubordinateRange {
   readonly start: number;
@@ -98,6 +99,15 @@ export interface HostFacts {
   readonly networks?: readonly NetworkFacts[];
   readonly proxyProbe?: Readonly<Record<string, string>>;
   readonly units: ReadonlyMap<string, UnitFacts>;
+  /**
+   * The cgroup files of its `user-<uid>.slice` that carry limits (`SLICE_FILES`), read when
+   * limits are declared: each file's first line (a file that is absent is not in it).
+   */
+  readonly slice?: ReadonlyMap<string, string>;
+  /** Each tenant's facts (from its `tenant:<user>/` sections), by name; only with tenants. */
+  readonly tenants?: ReadonlyMap<string, HostFacts>;
+  /** Facts across tenants: runtime directories, homes, socket attempts; only with tenants. */
+  readonly isolation?: IsolationFacts;
 }
 
 /** `<dev>:<ino> <path>` lines as path -> "dev:ino". */
@@ -191,8 +201,56 @@ function parseDockerInfo(text: string | undefined): HostFacts["dockerInfo"] {
   return { exit, ...(info ? { info } : {}), message: other.join("\n") };
 }
 
-/** Turns the probe's sections into facts. */
-export function parseFacts(sections: ReadonlyMap<string, string>, user: string): HostFacts {
+/** `<file>=<value>` lines of the `slice` section (a file the probe found absent has none). */
+function parseSlice(text: string): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const l of lines(text)) {
+    const m = /^([a-z.]+)=(.*)$/.exec(l);
+    if (m) files.set(m[1], m[2].trim());
+  }
+  return files;
+}
+
+/** A tenant's sections without its prefix, with the host-wide ones every user's facts read. */
+function tenantSections(
+  sections: ReadonlyMap<string, string>,
+  tenant: string,
+): Map<string, string> {
+  const prefix = tenantSectionPrefix(tenant);
+  const own = new Map<string, string>();
+  for (const key of ["whoami", "end"]) {
+    const body = sections.get(key);
+    if (body !== undefined) own.set(key, body);
+  }
+  for (const [name, body] of sections)
+    if (name.startsWith(prefix)) own.set(name.slice(prefix.length), body);
+  return own;
+}
+
+/**
+ * Turns the probe's sections into facts: the host's own service user's, and with `tenants`
+ * (their names), each tenant's and the facts across them.
+ */
+export function parseFacts(
+  sections: ReadonlyMap<string, string>,
+  user: string,
+  tenants: readonly string[] = [],
+): HostFacts {
+  const own = parseUserFacts(sections, user);
+  if (tenants.length === 0) return own;
+  const isolation = parseIsolation(
+    sections.get("isolation-paths"),
+    sections.get("isolation-sockets"),
+  );
+  return {
+    ...own,
+    tenants: new Map(tenants.map((t) => [t, parseUserFacts(tenantSections(sections, t), t)])),
+    ...(isolation ? { isolation } : {}),
+  };
+}
+
+/** One service user's facts (its sections without prefix). */
+function parseUserFacts(sections: ReadonlyMap<string, string>, user: string): HostFacts {
   const passwd = (sections.get("passwd") ?? "").split("\n")[0].split(":");
   const parsedUser =
     passwd.length >= 7 && passwd[0] === user
@@ -279,5 +337,6 @@ export function parseFacts(sections: ReadonlyMap<string, string>, user: string):
       : {}),
     ...(proxyProbe ? { proxyProbe } : {}),
     units,
+    ...(sections.has("slice") ? { slice: parseSlice(sections.get("slice") ?? "") } : {}),
   };
 }

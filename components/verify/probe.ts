@@ -11,21 +11,42 @@
  */
 import { AS_USER_FUNCTION, shellQuote, shellWords } from "../shell";
 import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
+import { ISOLATION_PROBE } from "./probe-isolation";
 
-export interface ProbeTarget {
+/** What the probe reads of one service user (the host's own, or a tenant's). */
+export interface UserProbeTarget {
   /** The service user. */
   readonly user: string;
   /** App units (`<name>.service`) to read, with their EnvironmentFile when one is declared. */
   readonly units: readonly { readonly unit: string; readonly environmentFile?: string }[];
   /** Name of the socket-proxy container whose refusal of writes is probed. */
   readonly proxyContainer?: string;
+  /** Read the cgroup files of its `user-<uid>.slice` (when limits are declared). @default false */
+  readonly slice?: boolean;
+}
+
+export interface ProbeTarget extends UserProbeTarget {
   /**
    * How the Docker API is read: `perl` (one process, fast), `cli` (the docker CLI as the
    * service user, slow), `auto` (perl when the host has it).
    * @default "auto"
    */
   readonly dockerClient?: "auto" | "perl" | "cli";
+  /**
+   * Further tenants: each read as the host's own user is, its sections named
+   * `tenant:<user>/<section>` (`tenantSectionPrefix`), plus the facts across tenants.
+   * @default none
+   */
+  readonly tenants?: readonly UserProbeTarget[];
 }
+
+/** The prefix of a tenant's section names. */
+export function tenantSectionPrefix(user: string): string {
+  return `tenant:${user}/`;
+}
+
+/** The cgroup files of a user slice that carry its limits (`sliceCgroupValues`). */
+export const SLICE_FILES = ["cpu.max", "memory.max", "memory.swap.max", "pids.max"] as const;
 
 /** System units whose state the probe reads (with the user manager and the app units). */
 export const ROOTFUL_UNITS = ["docker.socket", "docker.service", "containerd.service"] as const;
@@ -55,9 +76,10 @@ export const DOCKER_API_LIMITS = { seconds: 15, bytes: 64 * 1024 * 1024 } as con
  */
 export const DOCKER_API_PERL = String.raw`# no modules: loading Socket/IO::Socket costs more than the requests on a slow host.
 # AF_UNIX = 1, SOCK_STREAM = 1 (Linux on x86 and arm); sockaddr_un = family + path.
-my ($sock, $proxy, $secs, $max) = @ARGV; my $m = $ENV{M};
+# M: the marker; P: the section prefix (a tenant's), both from root's environment
+my ($sock, $proxy, $secs, $max) = @ARGV; my $m = $ENV{M}; my $p = defined $ENV{P} ? $ENV{P} : "";
 $secs ||= ${DOCKER_API_LIMITS.seconds}; $max ||= ${DOCKER_API_LIMITS.bytes};
-sub section { print "\n$m $_[0]\n" }
+sub section { print "\n$m $p$_[0]\n" }
 # every answer counts against one budget too: many large answers cannot add up
 my ($spent, $total) = (0, 4 * $max);
 sub get {
@@ -136,38 +158,50 @@ s proxy-pid
 if [ -n "$1" ]; then dk inspect -f '{{.State.Pid}}' "$1" | grep -xE '[0-9]+' || echo 0; else echo 0; fi`;
 
 /**
- * The probe script. `marker` (random per run) starts every section line, so a file the probe
- * prints cannot fake a section. Slow parts run in the background from the start, each into
- * its own pipe (no temp files); their outputs are copied out in a fixed order at the end.
+ * `owned_pid PID UID SUBUIDS`: whether PID runs as UID or a uid of the SUBUIDS ranges (its
+ * /etc/subuid lines), by the real uid in /proc/PID/status.
  */
-export function probeScript(target: ProbeTarget, marker: string): string {
-  const units = target.units.map((u) => u.unit);
-  const proxy = shellQuote(target.proxyContainer ?? "");
-  const perUnit = target.units.map(({ unit, environmentFile }) => {
-    const u = shellQuote(unit);
-    const env = environmentFile
-      ? String.raw`
-  s ${shellQuote(`envfile:${unit}`)}; stat -c '%a %U %G' ${shellQuote(environmentFile)} 2>&1
-  if [ -r ${shellQuote(environmentFile)} ]; then
-    while IFS= read -r l || [ -n "$l" ]; do
-      case $l in DOCKER_HOST=*|XDG_RUNTIME_DIR=*) printf '%s\n' "$l" ;; esac
-    done <${shellQuote(environmentFile)}
-  fi`
-      : "";
-    return String.raw`
-exec {fd}< <(
-  s ${shellQuote(`unit-file:${unit}`)}; readfile /etc/systemd/system/${u}
-  s ${shellQuote(`unit-journal:${unit}`)}
-  iv=${"$"}{inv[${u}]}
-  if [ -n "$iv" ]; then journalctl --no-pager -o short-unix -n 40 _SYSTEMD_INVOCATION_ID="$iv" 2>&1; fi
-  if [ "${"$"}{act[${u}]}" != active ]; then journalctl --no-pager -o short-unix -n 40 -u ${u} 2>&1; fi${env}
-  s ${shellQuote(`unit-security:${unit}`)}; systemd-analyze security --no-pager ${u} 2>&1 | tail -n 1
-); fds+=("/dev/fd/$fd")`;
-  });
-  const proxyProbe = target.proxyContainer
-    ? String.raw`
+export const OWNED_PID_FUNCTION = String.raw`owned_pid() {
+  local l u="" _name start count
+  while IFS= read -r l; do case $l in Uid:*) read -r _ u _ <<<"$l"; break ;; esac; done 2>/dev/null <"/proc/$1/status"
+  [[ $u =~ ^[0-9]+$ ]] || return 1
+  [ "$u" = "$2" ] && return 0
+  while IFS=: read -r _name start count; do
+    if [[ $start =~ ^[0-9]+$ && $count =~ ^[0-9]+$ ]] && [ "$u" -ge "$start" ] && [ "$u" -lt $((start + count)) ]; then return 0; fi
+  done <<<"$3"
+  return 1
+}`;
+
+/**
+ * `read_docker UID PROXY SUBUIDS` (in the background): the user's Docker API facts and, with
+ * PROXY, its proxy's answers. The daemon names the proxy's pid, and the daemon is the user's:
+ * root enters that pid's network namespace only when it runs as the user or one of its
+ * subordinate uids (SUBUIDS, its /etc/subuid lines), never another tenant's or the host's.
+ */
+function dockerReader(dockerClient: ProbeTarget["dockerClient"]): string {
+  const perlFirst = { auto: "command -v perl >/dev/null", perl: "true", cli: "false" }[
+    dockerClient ?? "auto"
+  ];
+  return String.raw`read_docker() {
+  local out lit pid=""
+  if ${perlFirst}; then
+    # the marker in perl's environment (readable by root only), never on its command line
+    out=$(P=$P M=$M perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$1/docker.sock" "$2" 2>&1)
+  else
+    out=$(cli() { ${DOCKER_API_CLI}
+    }; cli "$2")
+  fi
+  printf '%s\n' "$out"
+  lit="$M ${"$"}{P}proxy-pid"$'\n'
+  if [[ $out == *"$lit"* ]]; then pid=${"$"}{out#*"$lit"}; pid=${"$"}{pid%%$'\n'*}; fi
+  [[ $pid =~ ^[0-9]+$ ]] || pid=""
+  [ -n "$2" ] || return 0
   s proxy-probe
-  if [ -n "$pid" ] && [ "$pid" != 0 ]; then
+  if [ -z "$pid" ] || [ "$pid" = 0 ]; then
+    echo "not running"
+  elif ! owned_pid "$pid" "$1" "$3"; then
+    for msg in GET POST; do echo "$msg not probed: pid $pid runs as neither $user nor one of its subordinate uids"; done
+  else
     nsenter -t "$pid" -n bash -c '
       for msg in "$1" "$2"; do
         if exec 3<>/dev/tcp/127.0.0.1/${SOCKET_PROXY_PORT}; then
@@ -175,77 +209,135 @@ exec {fd}< <(
           printf "%s %s\n" "${"$"}{msg%% *}" "$line"
         else echo "${"$"}{msg%% *} no connection"; fi
       done' probe ${shellQuote(PROXY_PROBE_REQUESTS.ping)} ${shellQuote(PROXY_PROBE_REQUESTS.create)} 2>&1
-  else
-    echo "not running"
-  fi`
+  fi
+}
+${OWNED_PID_FUNCTION}`;
+}
+
+/**
+ * The bash function that reads one service user (`host`: the host's own, which also reads the
+ * host-wide root sockets and rootful units). Its sections are named `<prefix><section>`.
+ */
+function userProbe(
+  fn: string,
+  t: UserProbeTarget,
+  prefix: string,
+  host: boolean,
+  tenants: boolean,
+): string {
+  const units = t.units.map((u) => u.unit);
+  const rootful = host ? `${shellWords([...ROOTFUL_UNITS])} ` : "";
+  const perUnit = t.units.map(({ unit, environmentFile }) => {
+    const u = shellQuote(unit);
+    const env = environmentFile
+      ? String.raw`
+    s ${shellQuote(`envfile:${unit}`)}; stat -c '%a %U %G' ${shellQuote(environmentFile)} 2>&1
+    if [ -r ${shellQuote(environmentFile)} ]; then
+      while IFS= read -r l || [ -n "$l" ]; do
+        case $l in DOCKER_HOST=*|XDG_RUNTIME_DIR=*) printf '%s\n' "$l" ;; esac
+      done <${shellQuote(environmentFile)}
+    fi`
+      : "";
+    return String.raw`
+  exec {fd}< <(
+    s ${shellQuote(`unit-file:${unit}`)}; readfile /etc/systemd/system/${u}
+    s ${shellQuote(`unit-journal:${unit}`)}
+    iv=${"$"}{inv[${u}]}
+    if [ -n "$iv" ]; then journalctl --no-pager -o short-unix -n 40 _SYSTEMD_INVOCATION_ID="$iv" 2>&1; fi
+    if [ "${"$"}{act[${u}]}" != active ]; then journalctl --no-pager -o short-unix -n 40 -u ${u} 2>&1; fi${env}
+    s ${shellQuote(`unit-security:${unit}`)}; systemd-analyze security --no-pager ${u} 2>&1 | tail -n 1
+  ); fds+=("/dev/fd/$fd")`;
+  });
+  const slice = t.slice
+    ? String.raw`
+  local d=/sys/fs/cgroup/user.slice/user-$uid.slice v
+  s slice
+  for f in ${shellWords([...SLICE_FILES])}; do
+    if [ -r "$d/$f" ]; then IFS= read -r v <"$d/$f"; printf '%s=%s\n' "$f" "$v"; else printf '%s absent\n' "$f"; fi
+  done`
     : "";
+  // each app unit's invocation and state, for its journal
+  const unitStates = String.raw`
+  local -A inv=() act=()
+  id=""
+  while IFS= read -r l; do
+    case $l in
+      Id=*) id=${"$"}{l#Id=} ;;
+      InvocationID=*) inv[$id]=${"$"}{l#InvocationID=} ;;
+      ActiveState=*) act[$id]=${"$"}{l#ActiveState=} ;;
+    esac
+  done <<<"$show"`;
+  return String.raw`${fn}() {
+  local P=${shellQuote(prefix)} user=${shellQuote(t.user)} line="" l uid gid home show id="" f
+  local -A sub=()
+  while IFS= read -r l; do case $l in "$user":*) line=$l; break ;; esac; done </etc/passwd
+  [ -n "$line" ] || line=$(getent passwd "$user")
+  s passwd; printf '%s\n' "$line"
+  if [ -z "$line" ]; then
+    ${host ? `# no service user: the host-wide facts only\n    root_sockets; s units-show; show_units ${rootful.trim()}; ` : ""}return
+  fi
+  IFS=: read -r _ _ uid gid _ home _ <<<"$line"
+${
+  tenants
+    ? `  users+=("$user"); uids[$user]=$uid; homes[$user]=$home
+`
+    : ""
+}  for f in subuid subgid; do
+    while IFS= read -r l; do case $l in "$user":*|"$uid":*) sub[$f]+=$l$'\n' ;; esac; done </etc/$f
+  done
+  exec {fd}< <(read_docker "$uid" ${shellQuote(t.proxyContainer ?? "")} "${"$"}{sub[subuid]}"); fds+=("/dev/fd/$fd")
+  # daemon.json is the user's file: read AS the user (a link to a root-only file shows nothing,
+  # a FIFO is not read), at most 1 MiB, within 10 s
+  exec {fd}< <(s docker-unit; as_user "$user" systemctl --user show docker.service -p UnitFileState -p ActiveState -p ActiveEnterTimestamp --timestamp=unix 2>&1
+    s daemon-json; as_user "$user" timeout 10 bash -c 'if [ -f "$1" ] && [ -r "$1" ]; then head -c 1048576 -- "$1"; else echo "cannot read $1"; fi' probe "$home/.config/docker/daemon.json" 2>&1); fds+=("/dev/fd/$fd")
+  s groups
+  while IFS=: read -r g _ id members; do
+    if [ "$id" = "$gid" ] || [[ ",$members," == *",$user,"* ]]; then printf '%s ' "$g"; fi
+  done </etc/group; echo
+  for f in subuid subgid; do s "$f"; printf '%s' "${"$"}{sub[$f]}"; done
+  s linger; if [ -e "/var/lib/systemd/linger/$user" ]; then echo yes; else echo no; fi
+  s delegation; readfile "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers"${slice}
+  ${host ? "root_sockets\n  " : ""}s user-socket; if [ -S "/run/user/$uid/docker.sock" ]; then echo present; else echo absent; fi
+  show=$(show_units ${rootful}"user@$uid.service"${units.length > 0 ? ` ${shellWords(units)}` : ""})
+  s units-show; printf '%s\n' "$show"${perUnit.length > 0 ? unitStates : ""}${perUnit.join("")}
+}`;
+}
+
+/**
+ * The probe script. `marker` (random per run) starts every section line, so a file the probe
+ * prints cannot fake a section. Slow parts run in the background from the start, each into
+ * its own pipe (no temp files); their outputs are copied out in a fixed order at the end. Each
+ * user is read by its own function; a tenant's sections carry its prefix, and what a tenant's
+ * processes print never carries the marker (they never see it), so no tenant can forge a
+ * section, its own or another's.
+ */
+export function probeScript(target: ProbeTarget, marker: string): string {
+  const tenants = target.tenants ?? [];
+  const fns = [
+    userProbe("user_0", target, "", true, tenants.length > 0),
+    ...tenants.map((t, i) =>
+      userProbe(`user_${i + 1}`, t, tenantSectionPrefix(t.user), false, true),
+    ),
+  ];
   return String.raw`set +e
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 M=${shellQuote(marker)}
-s() { printf '\n%s %s\n' "$M" "$1"; }
+P=""
+s() { printf '\n%s %s%s\n' "$M" "$P" "$1"; }
 readfile() { local body; if [ -r "$1" ]; then IFS= read -r -d '' body <"$1"; printf '%s' "$body"; else echo "cannot read $1"; fi; }
 ${AS_USER_FUNCTION}
-user=${shellQuote(target.user)}
 s whoami; echo "$EUID"
-line=""
-while IFS= read -r l; do case $l in "$user":*) line=$l; break ;; esac; done </etc/passwd
-[ -n "$line" ] || line=$(getent passwd "$user")
-s passwd; printf '%s\n' "$line"
 root_sockets() {
   s root-sockets
   for f in /var/run/docker.sock /run/docker.sock; do if [ -e "$f" ] || [ -L "$f" ]; then echo "$f"; fi; done
 }
-# units: the rootful daemon's, then the arguments
-show_units() { systemctl show ${shellWords([...ROOTFUL_UNITS])} "$@" -p ${SHOW_PROPERTIES} 2>&1; }
-if [ -z "$line" ]; then
-  # no service user: the host-wide facts only
-  root_sockets; s units-show; show_units; s end; exit 0
-fi
-IFS=: read -r _ _ uid gid _ home _ <<<"$line"
-fds=()
-exec {fd}< <(
-  if ${
-    { auto: "command -v perl >/dev/null", perl: "true", cli: "false" }[
-      target.dockerClient ?? "auto"
-    ]
-  }; then
-    # the marker in perl's environment (readable by root only), never on its command line
-    out=$(M=$M perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$uid/docker.sock" ${proxy} 2>&1)
-  else
-    out=$(cli() { ${DOCKER_API_CLI}
-    }; cli ${proxy})
-  fi
-  printf '%s\n' "$out"
-  re="$M proxy-pid"$'\n'"([0-9]+)"; pid=""
-  if [[ $out =~ $re ]]; then pid=${"$"}{BASH_REMATCH[1]}; fi${proxyProbe}
-); fds+=("/dev/fd/$fd")
-# daemon.json is the user's file: read AS the user (a link to a root-only file shows nothing,
-# a FIFO is not read), at most 1 MiB, within 10 s
-exec {fd}< <(s docker-unit; as_user "$user" systemctl --user show docker.service -p UnitFileState -p ActiveState -p ActiveEnterTimestamp --timestamp=unix 2>&1
-  s daemon-json; as_user "$user" timeout 10 bash -c 'if [ -f "$1" ] && [ -r "$1" ]; then head -c 1048576 -- "$1"; else echo "cannot read $1"; fi' probe "$home/.config/docker/daemon.json" 2>&1); fds+=("/dev/fd/$fd")
-s groups
-while IFS=: read -r g _ id members; do
-  if [ "$id" = "$gid" ] || [[ ",$members," == *",$user,"* ]]; then printf '%s ' "$g"; fi
-done </etc/group; echo
-for f in subuid subgid; do
-  s "$f"; while IFS= read -r l; do case $l in "$user":*|"$uid":*) printf '%s\n' "$l" ;; esac; done </etc/$f
-done
-s linger; if [ -e "/var/lib/systemd/linger/$user" ]; then echo yes; else echo no; fi
-s delegation; readfile "/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers"
-root_sockets
-s user-socket; if [ -S "/run/user/$uid/docker.sock" ]; then echo present; else echo absent; fi
-show=$(show_units "user@$uid.service" ${shellWords(units)})
-s units-show; printf '%s\n' "$show"
-declare -A inv=() act=(); id=""
-while IFS= read -r l; do
-  case $l in
-    Id=*) id=${"$"}{l#Id=} ;;
-    InvocationID=*) inv[$id]=${"$"}{l#InvocationID=} ;;
-    ActiveState=*) act[$id]=${"$"}{l#ActiveState=} ;;
-  esac
-done <<<"$show"
-${perUnit.join("\n")}
-cat "${"$"}{fds[@]}"
+show_units() { systemctl show "$@" -p ${SHOW_PROPERTIES} 2>&1; }
+${dockerReader(target.dockerClient)}
+fds=()${tenants.length > 0 ? "\n# every user that exists, for the checks across tenants\nusers=()\ndeclare -A uids=() homes=()" : ""}
+${fns.join("\n")}
+${fns.map((_, i) => `user_${i}`).join("\n")}${tenants.length > 0 ? `\n${ISOLATION_PROBE}` : ""}
+# cat with no file would read the script itself (bash -s): only when something runs
+if [ "${"$"}{#fds[@]}" -gt 0 ]; then cat "${"$"}{fds[@]}"; fi
 s end
 `;
 }

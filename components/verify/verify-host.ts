@@ -5,9 +5,10 @@ import { resolveCauses } from "./check";
 import { appChecks } from "./checks-apps";
 import { containerChecks } from "./checks-containers";
 import { hostChecks } from "./checks-host";
-import type { VerifyExpectation } from "./expected";
+import { CheckedUser, asTenant, isolationChecks, tenantCheckId } from "./checks-tenants";
+import type { UserExpectation, VerifyExpectation } from "./expected";
 import { HostFacts, parseFacts } from "./facts";
-import { parseSections, probeCommand, probeScript } from "./probe";
+import { ProbeTarget, UserProbeTarget, parseSections, probeCommand, probeScript } from "./probe";
 import { CheckResult, HostReport, unverifiedReport } from "./types";
 import {
   InvalidArgument,
@@ -51,13 +52,60 @@ export interface VerifyOptions {
   readonly onProbeOutput?: (probe: { marker: string; stdout: string; stderr: string }) => void;
 }
 
-/** Evaluates every check from the probe's facts. Pure. */
+/**
+ * Evaluates every check from the probe's facts. Pure. The host's own service user's checks
+ * keep their ids; with tenants, each tenant's come next under `tenant.<user>.<id>`, then the
+ * checks across them (`isolation.*`).
+ */
 export function evaluateChecks(facts: HostFacts, expected: VerifyExpectation): CheckResult[] {
+  const tenants = expected.tenants ?? [];
+  const tenantFacts = (name: string) =>
+    facts.tenants?.get(name) ?? parseFacts(new Map([["end", ""]]), name);
+  const users: CheckedUser[] = [
+    { name: expected.serviceUser, facts, id: (check) => check },
+    ...tenants.map((t) => ({
+      name: t.serviceUser,
+      facts: tenantFacts(t.serviceUser),
+      id: (check: string) => tenantCheckId(t.serviceUser, check),
+    })),
+  ];
+  const uids = users.flatMap((u) => (u.facts.user ? [u.facts.user.uid] : []));
+  const userChecks = (f: HostFacts, e: UserExpectation) => {
+    const others = uids.filter((uid) => uid !== f.user?.uid);
+    return [...hostChecks(f, e), ...appChecks(f, e), ...containerChecks(f, e, others)];
+  };
   return resolveCauses([
-    ...hostChecks(facts, expected),
-    ...appChecks(facts, expected),
-    ...containerChecks(facts, expected),
+    ...userChecks(facts, expected),
+    ...tenants.flatMap((t) => asTenant(t.serviceUser, userChecks(tenantFacts(t.serviceUser), t))),
+    ...(tenants.length > 0
+      ? isolationChecks(
+          users,
+          facts.isolation?.paths ?? [],
+          facts.isolation ? facts.isolation.sockets : [],
+        )
+      : []),
   ]);
+}
+
+/** What the probe reads for `expected` (the host's own service user and each tenant). */
+export function probeTarget(
+  expected: VerifyExpectation,
+  dockerClient: ProbeTarget["dockerClient"] = "auto",
+): ProbeTarget {
+  const user = (e: UserExpectation): UserProbeTarget => ({
+    user: e.serviceUser,
+    units: e.services.map((s) => ({
+      unit: `${s.args.name}.service`,
+      ...(s.environmentFile ? { environmentFile: s.environmentFile } : {}),
+    })),
+    ...(e.socketProxy ? { proxyContainer: e.socketProxy.containerName } : {}),
+    ...(e.limits ? { slice: true } : {}),
+  });
+  return {
+    ...user(expected),
+    dockerClient: checkOneOf("dockerClient", dockerClient, ["auto", "perl", "cli"] as const),
+    ...(expected.tenants?.length ? { tenants: expected.tenants.map(user) } : {}),
+  };
 }
 
 /**
@@ -118,22 +166,7 @@ export async function verifyHost(
   const name = opts.name ?? `${config.host}:${config.port}`;
   const timeoutMs = checkInteger("timeoutMs", opts.timeoutMs ?? 60_000, 1000, 3_600_000);
   const marker = `@@hd-verify-${randomBytes(8).toString("hex")}@@`;
-  const script = probeScript(
-    {
-      user: expected.serviceUser,
-      units: expected.services.map((s) => ({
-        unit: `${s.args.name}.service`,
-        ...(s.environmentFile ? { environmentFile: s.environmentFile } : {}),
-      })),
-      ...(expected.socketProxy ? { proxyContainer: expected.socketProxy.containerName } : {}),
-      dockerClient: checkOneOf("dockerClient", opts.dockerClient ?? "auto", [
-        "auto",
-        "perl",
-        "cli",
-      ] as const),
-    },
-    marker,
-  );
+  const script = probeScript(probeTarget(expected, opts.dockerClient), marker);
   const t0 = performance.now();
   let connectedAt: number | undefined;
   try {
@@ -153,7 +186,11 @@ export async function verifyHost(
         : "";
       throw new Error(`the probe did not run: exit ${out.code}: ${out.stderr.trim()}${hint}`);
     }
-    const facts = parseFacts(sections, expected.serviceUser);
+    const facts = parseFacts(
+      sections,
+      expected.serviceUser,
+      (expected.tenants ?? []).map((t) => t.serviceUser),
+    );
     if (!facts.complete) throw new Error(`the probe was cut short: ${out.stderr.trim()}`);
     const checks = evaluateChecks(facts, expected);
     const done = performance.now();
