@@ -235,7 +235,10 @@ function stackTarget(stack: string, p: Parsed, key: Credentials): Target {
         ...(connection.sudo !== undefined ? { sudo: connection.sudo } : {}),
         ...key,
       },
-      expected: expectationFromArgs(rest, { maxExposure: p.maxExposure }),
+      expected: expectationFromArgs(rest, {
+        maxExposure: p.maxExposure,
+        loginUser: connection.user ?? "root",
+      }),
     };
     resolveVerifyConnection(target.connection);
     return target;
@@ -267,7 +270,7 @@ function hostTarget(host: string, p: Parsed, key: Credentials): Target {
       ...(p.socketProxy || p.traefik ? { socketProxy: {} } : {}),
       ...(p.traefik ? { traefik: {} } : {}),
     },
-    { maxExposure: p.maxExposure },
+    { maxExposure: p.maxExposure, loginUser: p.user },
   );
   return { name: `${host}:${p.port}`, connection, expected };
 }

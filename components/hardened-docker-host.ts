@@ -240,18 +240,18 @@ export function checkPortRange(field: string, value: unknown): PortRange {
 function checkTenant(
   field: string,
   t: TenantArgs,
-  loginUser: string,
+  { loginUser, requireDeployKeys }: DeclarationChecks,
   unprivilegedPortStart: number | undefined,
   serviceNames: Set<string>,
 ): CheckedTenant {
   const user = resolveServiceUser(t.serviceUser, `${field}serviceUser`);
-  checkNotLoginUser(`${field}serviceUser.name`, user.name, loginUser);
+  if (loginUser !== undefined) checkNotLoginUser(`${field}serviceUser.name`, user.name, loginUser);
   resolveDockerApiSettings(t.dockerApi ?? {}, `${field}dockerApi`);
   const proxy =
     t.socketProxy === undefined
       ? undefined
       : resolveSocketProxy(t.socketProxy, `${field}socketProxy`);
-  if (proxy?.enabled && user.deployKeys === undefined) {
+  if (proxy?.enabled && requireDeployKeys !== false && user.deployKeys === undefined) {
     throw new InvalidArgument(
       `${field}serviceUser.deployKeys`,
       undefined,
@@ -399,6 +399,34 @@ function checkAcrossTenants(tenants: readonly CheckedTenant[]): void {
 
 /** Validates everything a host's args hold; throws `InvalidArgument` naming the field. */
 export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): void {
+  checkPlainObject("args", args);
+  const conn = resolveConnection(args.connection);
+  validateHostDeclaration(args, { loginUser: conn.user });
+}
+
+/** Options of `validateHostDeclaration`. */
+export interface DeclarationChecks {
+  /** The SSH login user, which no service user may be; unchecked when undefined. */
+  readonly loginUser?: string;
+  /**
+   * A deployed proxy needs a deploy key (the Docker provider's way in). `verify` does not: it
+   * reads the host with the admin login, and its `--host` mode declares no keys.
+   * @default true
+   */
+  readonly requireDeployKeys?: boolean;
+}
+
+/**
+ * Validates what a host's args declare, the connection aside (`verify` checks a stack's
+ * declaration with these same rules): each service user, service, proxy, Traefik, limits and
+ * ports, and across tenants (names, uids, subordinate ranges, deploy keys, port ranges,
+ * Traefik's host ports, service names).
+ */
+export function validateHostDeclaration(
+  args: Omit<HardenedDockerHostArgs, "connection"> & { readonly connection?: unknown },
+  checks: DeclarationChecks = {},
+): void {
+  const { loginUser, requireDeployKeys = true } = checks;
   const a = checkPlainObject("args", args);
   checkKnownKeys("args", a, [
     "connection",
@@ -412,14 +440,13 @@ export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): vo
     "ports",
     "tenants",
   ]);
-  const conn = resolveConnection(args.connection);
   const dockerSettings = resolveDockerSettings(args.docker ?? {});
   const serviceNames = new Set<string>();
   const checked = [
     checkTenant(
       "",
       { ...args, daemonConfig: undefined },
-      conn.user,
+      { loginUser, requireDeployKeys },
       dockerSettings.unprivilegedPortStart,
       serviceNames,
     ),
@@ -430,7 +457,13 @@ export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): vo
     checkKnownKeys(f, t as unknown as Record<string, unknown>, TENANT_KEYS);
     resolveDockerSettings({ daemonConfig: t.daemonConfig, portDriver: t.portDriver }, f);
     checked.push(
-      checkTenant(`${f}.`, t, conn.user, dockerSettings.unprivilegedPortStart, serviceNames),
+      checkTenant(
+        `${f}.`,
+        t,
+        { loginUser, requireDeployKeys },
+        dockerSettings.unprivilegedPortStart,
+        serviceNames,
+      ),
     );
   });
   checkAcrossTenants(checked);

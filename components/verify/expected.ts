@@ -6,6 +6,7 @@ import {
   checkPortRange,
   checkSliceLimits,
   environmentFilePath,
+  validateHostDeclaration,
 } from "../hardened-docker-host";
 import { SOCKET_PROXY_PORT, renderSocketProxyConfig } from "../render/socket-proxy";
 import { resolveDockerSettings } from "../rootless-docker";
@@ -13,13 +14,7 @@ import type { SliceLimits } from "../scripts/slice-limits";
 import { resolveServiceUser } from "../service-user";
 import { resolveSocketProxy } from "../socket-proxy";
 import { resolveTraefik } from "../traefik";
-import {
-  InvalidArgument,
-  checkArray,
-  checkKnownKeys,
-  checkNumber,
-  checkPlainObject,
-} from "../validate";
+import { checkArray, checkKnownKeys, checkNumber, checkPlainObject } from "../validate";
 
 /**
  * What one service user should look like (the host's own, or a tenant's): derived from its
@@ -73,21 +68,29 @@ export interface ExpectationOptions {
    * @default 3.5
    */
   readonly maxExposure?: number;
+  /**
+   * The SSH login user of the host, when known (a stack's `user`): like the component, a
+   * service user of that name is refused.
+   */
+  readonly loginUser?: string;
 }
 
 export const DEFAULT_MAX_EXPOSURE = 3.5;
 
 /**
- * The expectation for a host declared with `args` (the same validation as the component, so
- * a bad stack fails here too). Secret values are never needed: only which keys exist.
+ * The expectation for a host declared with `args`, validated by the component's own rules
+ * (`validateHostDeclaration`, across tenants included), so a stack the program would refuse
+ * fails here too, naming the same field. Secret values are never needed: only which keys
+ * exist.
  */
 export function expectationFromArgs(
   args: Omit<HardenedDockerHostArgs, "connection">,
   opts: ExpectationOptions = {},
 ): VerifyExpectation {
   const o = checkPlainObject("verify options", opts);
-  checkKnownKeys("verify options", o, ["maxExposure"]);
+  checkKnownKeys("verify options", o, ["maxExposure", "loginUser"]);
   const maxExposure = checkNumber("maxExposure", opts.maxExposure ?? DEFAULT_MAX_EXPOSURE, 0, 10);
+  validateHostDeclaration(args, { loginUser: opts.loginUser, requireDeployKeys: false });
   const docker = resolveDockerSettings(args.docker ?? {});
   const own = userExpectation("", args, docker.daemonJson, docker.unprivilegedPortStart);
   const tenants = checkArray("tenants", args.tenants ?? []).map((raw, i) => {
@@ -98,17 +101,6 @@ export function expectationFromArgs(
       `tenants[${i}]`,
     );
     return userExpectation(f, t, daemonJson, docker.unprivilegedPortStart);
-  });
-  // a tenant's checks are named after it: two of the same name would be one set of ids
-  const seen = [own.serviceUser];
-  tenants.forEach((t, i) => {
-    if (seen.includes(t.serviceUser))
-      throw new InvalidArgument(
-        `tenants[${i}].serviceUser.name`,
-        t.serviceUser,
-        "a name no other tenant (nor the host's serviceUser) has",
-      );
-    seen.push(t.serviceUser);
   });
   const { limits, ports, ...ownRest } = own;
   return {

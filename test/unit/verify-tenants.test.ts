@@ -22,7 +22,8 @@ import {
   renderSarif,
 } from "../../components/verify";
 import { recordingIo } from "./helpers/cli-io";
-import { tenantArgs } from "./helpers/fixtures";
+import { DEPLOY_KEY_A, tenantArgs } from "./helpers/fixtures";
+import type { HardenedDockerHostArgs } from "../../components";
 import {
   Probe,
   TENANT_A,
@@ -134,6 +135,52 @@ describe("expectationFromArgs with tenants", () => {
     expect(() => expectationFromArgs({ ...args, ports: { from: 0, to: 80 } })).toThrow(
       "ports.from",
     );
+  });
+
+  test("across tenants, the component's own rules: each collision refused naming the field", () => {
+    const args = tenantArgs();
+    const [a, b] = args.tenants!;
+    const refused: [string, Partial<HardenedDockerHostArgs>][] = [
+      [
+        "tenants[1].serviceUser.subordinateIds",
+        {
+          tenants: [
+            { ...a, serviceUser: { ...a.serviceUser, subordinateIds: { start: 300000 } } },
+            { serviceUser: { name: "ci-b", subordinateIds: { start: 330000 } } },
+          ],
+        },
+      ],
+      [
+        "tenants[1].serviceUser.deployKeys[0]",
+        { tenants: [a, { serviceUser: { name: "ci-b", deployKeys: [DEPLOY_KEY_A] } }] },
+      ],
+      ["tenants[1].ports", { tenants: [a, { ...b, ports: { from: 8500, to: 9500 } }] }],
+      ["tenants[0].ports", { tenants: [{ ...a, ports: { from: 400, to: 8999 } }, b] }],
+      [
+        "tenants[1].services[0].name",
+        { tenants: [a, { ...b, services: [{ name: "ci-a-runner", execStart: "/bin/true" }] }] },
+      ],
+      [
+        "tenants[1].serviceUser.uid",
+        {
+          serviceUser: { name: "provisioner", uid: 1500 },
+          tenants: [a, { serviceUser: { name: "ci-b", uid: 1500 } }],
+        },
+      ],
+    ];
+    for (const [field, change] of refused)
+      expect(() => expectationFromArgs({ ...args, ...change })).toThrow(`${field}:`);
+    // the login user, when known, as the component refuses it
+    expect(() =>
+      expectationFromArgs(
+        { ...args, tenants: [a, { serviceUser: { name: "admin" } }] },
+        { loginUser: "admin" },
+      ),
+    ).toThrow("tenants[1].serviceUser.name");
+    // a deployed proxy without a deploy key is the apply's concern, not verify's
+    expect(() =>
+      expectationFromArgs({ serviceUser: { name: "provisioner" }, socketProxy: {} }),
+    ).not.toThrow();
   });
 
   test("what the probe reads: every user, its units and proxy, its slice where limits are declared", () => {
@@ -651,6 +698,37 @@ describe("the command and its formats with tenants", () => {
       ["ci-a", { tasks: 512 }, { from: 8000, to: 8099 }],
       ["ci-b", undefined, undefined],
     ]);
+  });
+
+  test("--stack: a stack the program would refuse across tenants is that host's error, naming the field", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hd-stacks-"));
+    const key =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGsD7WDaJmdRbsvRlK03IXNCXo6sL5k21hb4jhXHYYQE k";
+    writeFileSync(
+      join(dir, "Pulumi.web-1.yaml"),
+      `config:
+  hardened-docker:host: 10.0.0.5
+  hardened-docker:hostKey: ${HOST_KEY}
+  hardened-docker:tenants:
+    - serviceUser:
+        name: ci-a
+        deployKeys: ["${key}"]
+    - serviceUser:
+        name: ci-b
+        deployKeys: ["${key}"]
+`,
+    );
+    const t = recordingIo({
+      verify: async () => {
+        throw new Error("a refused stack must not be verified");
+      },
+    });
+    expect(await runVerify(["--stack", "web-1", "--stacks-dir", dir], t.io)).toBe(1);
+    // the host's report is one FAIL that says which file and which field
+    expect(t.stdout()).toContain(
+      `${join(dir, "Pulumi.web-1.yaml")}: tenants[1].serviceUser.deployKeys[0]:`,
+    );
+    expect(t.stdout()).toContain("a key no other tenant has (ci-a has it)");
   });
 
   test("a report with tenants is valid JUnit (a case per check) and SARIF (a rule per tenant's check)", () => {
