@@ -202,7 +202,7 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
     outcome: "update",
     plan: { create: ["limits"] },
     onHost:
-      "writes the service user's slice drop-in, checked in the running slice's cgroup files; nothing restarts; removed: systemd's defaults come back. Not yet run on a host",
+      "writes the service user's slice drop-in, checked in the running slice's cgroup files; nothing restarts; removed: systemd's defaults come back. Run on the VM as a tenant's limits (the same step), not for the host's own user",
     downtime: "none",
   },
   {
@@ -374,7 +374,7 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
       ],
     },
     onHost:
-      "an added tenant: its user, linger, limits, daemon, services, proxy and Traefik; a removed one: only its steps' deletes (its data kept unless its removeOnDestroy); the other tenants do not restart. Not yet run on a host",
+      "an added tenant: its user, linger, limits, daemon, services, proxy and Traefik; a removed one: only its steps' deletes (its data kept unless its removeOnDestroy); the other tenants do not restart (on the VM: two added, then one removed)",
     downtime: "none for the other tenants",
   },
 ];
