@@ -241,7 +241,7 @@ export function resolveDockerSettings(
  *
  * Every change is an update of the step it concerns (its script runs again and converges the
  * host), never a delete-then-create: a daemon.json change restarts the daemon, health-gated,
- * and a value the daemon refuses puts the previous file back (see the README's change table).
+ * and a value the daemon refuses puts the previous file back (see docs/changes.md).
  */
 export class RootlessDocker extends pulumi.ComponentResource {
   /** `unix:///run/user/<uid>/docker.sock` */

@@ -1,6 +1,6 @@
 /**
  * The change table: for every stack key, what a
- * change of it does on a converged host. It is data: the README's "Changing a host" table is
+ * change of it does on a converged host. It is data: the table of docs/changes.md is
  * rendered from it (`renderChangeTable`, kept equal by a test), and a unit test plans every
  * row's example change against the example stack and checks that the provider's rules
  * (`classifyChanges`) give exactly the steps the row names.
@@ -28,6 +28,11 @@ export interface PlannedActions {
 export interface ChangeRow {
   /** Stack key (`pulumi config set <key>`). */
   readonly key: string;
+  /**
+   * Where the change starts from, when the example stack lacks it (e.g. a tenant with a
+   * dashboard): applied to the example stack's config before `example`, and planned as "before".
+   */
+  readonly from?: (config: Record<string, unknown>) => void;
   /** Applies a representative change to a stack's config (keys without the project prefix). */
   readonly example: (config: Record<string, unknown>) => void;
   /** `refused`: the update's script stops before any change, saying how to do it instead. */
@@ -377,6 +382,31 @@ export const CHANGE_TABLE: readonly ChangeRow[] = [
       "an added tenant: its user, linger, limits, daemon, services, proxy and Traefik; a removed one: only its steps' deletes (its data kept unless its removeOnDestroy); the other tenants do not restart (on the VM: two added, then one removed)",
     downtime: "none for the other tenants",
   },
+  {
+    key: "tenantDashboardUsers",
+    from: (c) => {
+      c.tenants = [
+        {
+          serviceUser: {
+            name: "ci-a",
+            deployKeys: [
+              "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITenantATenantATenantATenantATenantATenantA0 ci-a",
+            ],
+          },
+          socketProxy: {},
+          traefik: { httpPort: 8080, httpsPort: 8443, dashboard: {} },
+        },
+      ];
+      c.tenantDashboardUsers = { "ci-a": ["admin:$apr1$e2esalt1$abcdefghijklmnopqrstuv"] };
+    },
+    example: (c) =>
+      (c.tenantDashboardUsers = { "ci-a": ["admin:$apr1$e2esalt1$rotatedrotatedrotated0"] }),
+    outcome: "replace",
+    plan: { replace: ["ci-a-traefik-container"] },
+    onHost:
+      "that tenant's Traefik container is replaced with the new users (as traefikDashboardUsers for the host's own); the other tenants' and the host's own are untouched",
+    downtime: "routing by that tenant's Traefik while its new container starts",
+  },
 ];
 
 /** Resource types whose changes follow `@pulumi/command`'s rules. */
@@ -432,7 +462,7 @@ export function classifyChanges(
   return out;
 }
 
-/** The README's table (markdown), one line per row. */
+/** The table of docs/changes.md (markdown), one line per row. */
 export function renderChangeTable(rows: readonly ChangeRow[] = CHANGE_TABLE): string {
   const cell = (s: string) => s.replace(/\|/g, "\\|");
   const steps = (p: PlannedActions) =>
@@ -460,22 +490,22 @@ export function renderChangeTable(rows: readonly ChangeRow[] = CHANGE_TABLE): st
 
 const TABLE_MARK = "<!-- prettier-ignore -->\n";
 
-/** README text with the table after the change-table marker replaced by `renderChangeTable()`. */
+/** A document's text with the table after its change-table marker replaced by `renderChangeTable()`. */
 export function withChangeTable(readme: string): string {
   const mark = readme.indexOf("<!-- change-table:");
-  if (mark < 0) throw new Error("README.md has no <!-- change-table: ... --> marker");
+  if (mark < 0) throw new Error("docs/changes.md has no <!-- change-table: ... --> marker");
   const start = readme.indexOf(TABLE_MARK, mark) + TABLE_MARK.length;
   let end = start;
   while (readme.startsWith("|", end)) end = readme.indexOf("\n", end) + 1;
   return readme.slice(0, start) + renderChangeTable() + "\n" + readme.slice(end);
 }
 
-// `npx tsx stacks/changes.ts`: rewrites the README's table from CHANGE_TABLE
+// `npx tsx stacks/changes.ts`: rewrites docs/changes.md's table from CHANGE_TABLE
 if (require.main === module) {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { readFileSync, writeFileSync } = require("node:fs") as typeof import("node:fs");
   const { join } = require("node:path") as typeof import("node:path");
   /* eslint-enable @typescript-eslint/no-require-imports */
-  const readme = join(__dirname, "..", "README.md");
+  const readme = join(__dirname, "..", "docs", "changes.md");
   writeFileSync(readme, withChangeTable(readFileSync(readme, "utf8")));
 }

@@ -67,6 +67,7 @@ export const CONFIG_KEYS = [
   "traefik",
   "traefikDashboardUsers",
   "tenants",
+  "tenantDashboardUsers",
 ] as const;
 
 /** A service as written in stack config: the component's fields plus `secretEnvironment`. */
@@ -164,20 +165,72 @@ const TENANT_CONFIG_KEYS = [
   "dockerIdentityFile",
 ] as const;
 
+type DashboardUsers = pulumi.Output<Record<string, string[]>> | undefined;
+
+/** The command that sets a dashboard's first user (`path` e.g. `traefikDashboardUsers[0]`). */
+const setDashboardUser = (path: string) =>
+  `pulumi config set --secret --path '${path}' "$(htpasswd -nbB admin <password>)"`;
+
+/**
+ * A Traefik's settings from stack config (`field` "traefik" or "tenants[<i>].traefik"), its
+ * dashboard users from `users` (a secret key), never from the stack file in clear.
+ */
+function traefikFromConfig(
+  field: string,
+  raw: unknown,
+  users: () => pulumi.Output<string[]> | undefined,
+  usersKey: string,
+): TraefikSettings | undefined {
+  const traefik = cpusFromCli(raw as Record<string, unknown> | undefined);
+  if (traefik === undefined) return undefined;
+  const t = checkPlainObject(field, traefik);
+  if (t.dashboard === undefined) return t as TraefikSettings;
+  const dashboard = checkPlainObject(`${field}.dashboard`, t.dashboard);
+  if (dashboard.users !== undefined)
+    throw new InvalidArgument(
+      `${field}.dashboard.users`,
+      "(not shown)",
+      `set in the secret key ${usersKey.replace(/\[0\]$/, "")}, never in clear in the stack file`,
+      setDashboardUser(usersKey),
+    );
+  const secret = users();
+  if (!secret)
+    throw new InvalidArgument(
+      usersKey.replace(/\[0\]$/, ""),
+      undefined,
+      "htpasswd lines for the dashboard (a secret list)",
+      setDashboardUser(usersKey),
+    );
+  return { ...t, dashboard: { ...dashboard, users: secret } } as TraefikSettings;
+}
+
 /** `tenants` as written in stack config, onto `TenantArgs` (the component's shape). */
-function tenantsFromConfig(raw: unknown, secrets: Secrets): TenantArgs[] {
+function tenantsFromConfig(
+  raw: unknown,
+  secrets: Secrets,
+  dashboardUsers: DashboardUsers,
+): TenantArgs[] {
   return checkArray("tenants", raw ?? []).map((item, i) => {
     const f = `tenants[${i}]`;
     const t = checkPlainObject(f, item);
     checkKnownKeys(f, t, TENANT_CONFIG_KEYS);
-    const traefik = cpusFromCli(t.traefik as Record<string, unknown> | undefined);
-    if (traefik !== undefined && checkPlainObject(`${f}.traefik`, traefik).dashboard !== undefined)
-      throw new InvalidArgument(
-        `${f}.traefik.dashboard`,
-        "(not shown)",
-        "unset: a tenant's Traefik dashboard is not in stack config yet (its users would need a secret key of their own)",
-        "Reach it through the component (TenantArgs.traefik.dashboard), or keep the dashboard on the host's own Traefik.",
-      );
+    const name = (checkPlainObject(`${f}.serviceUser`, t.serviceUser ?? {}) as { name?: unknown })
+      .name;
+    const usersKey = `tenantDashboardUsers.${String(name)}[0]`;
+    const traefik = traefikFromConfig(
+      `${f}.traefik`,
+      t.traefik,
+      () =>
+        dashboardUsers?.apply((all) => {
+          const users = all?.[String(name)];
+          if (!Array.isArray(users) || users.length === 0)
+            throw new Error(
+              `tenantDashboardUsers.${String(name)}: missing; set it with ${setDashboardUser(usersKey)}`,
+            );
+          return users;
+        }),
+      usersKey,
+    );
     const identity = t.dockerIdentityFile as string | undefined;
     return defined({
       serviceUser: t.serviceUser as ServiceUserSettings,
@@ -188,7 +241,7 @@ function tenantsFromConfig(raw: unknown, secrets: Secrets): TenantArgs[] {
           ? undefined
           : servicesFromConfig(`${f}.services`, t.services, secrets),
       socketProxy: cpusFromCli(t.socketProxy as SocketProxySettings | undefined),
-      traefik: traefik as TraefikSettings | undefined,
+      traefik,
       dockerApi: identity ? { identityFile: identity } : undefined,
       limits: t.limits as SliceLimits | undefined,
       ports: t.ports as PortRange | undefined,
@@ -204,33 +257,12 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
     start: get<number>("subordinateIdStart"),
     count: get<number>("subordinateIdCount"),
   });
-  const traefik = cpusFromCli(get<Record<string, unknown>>("traefik"));
-  let traefikArgs: TraefikSettings | undefined;
-  if (traefik !== undefined) {
-    const t = checkPlainObject("traefik", traefik);
-    if (t.dashboard !== undefined) {
-      const dashboard = checkPlainObject("traefik.dashboard", t.dashboard);
-      if (dashboard.users !== undefined) {
-        throw new InvalidArgument(
-          "traefik.dashboard.users",
-          "(not shown)",
-          "set in the secret key traefikDashboardUsers, never in clear in the stack file",
-          "pulumi config set --secret --path 'traefikDashboardUsers[0]' \"$(htpasswd -nbB admin <password>)\"",
-        );
-      }
-      const users = cfg.getSecretObject("traefikDashboardUsers") as
-        pulumi.Output<string[]> | undefined;
-      if (!users) {
-        throw new InvalidArgument(
-          "traefikDashboardUsers",
-          undefined,
-          "htpasswd lines for the dashboard (a secret list)",
-          "pulumi config set --secret --path 'traefikDashboardUsers[0]' \"$(htpasswd -nbB admin <password>)\"",
-        );
-      }
-      traefikArgs = { ...t, dashboard: { ...dashboard, users } } as TraefikSettings;
-    } else traefikArgs = t as TraefikSettings;
-  }
+  const traefikArgs = traefikFromConfig(
+    "traefik",
+    get<Record<string, unknown>>("traefik"),
+    () => cfg.getSecretObject("traefikDashboardUsers") as pulumi.Output<string[]> | undefined,
+    "traefikDashboardUsers[0]",
+  );
   const dockerIdentityFile = get<string>("dockerIdentityFile");
   return {
     connection: defined({
@@ -270,7 +302,11 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
       tenants:
         get<unknown[]>("tenants") === undefined
           ? undefined
-          : tenantsFromConfig(get<unknown[]>("tenants"), secrets),
+          : tenantsFromConfig(
+              get<unknown[]>("tenants"),
+              secrets,
+              cfg.getSecretObject("tenantDashboardUsers") as DashboardUsers,
+            ),
     }),
   };
 }
@@ -297,6 +333,7 @@ const OBJECT_KEYS = new Set([
   "serviceUserLimits",
   "serviceUserPorts",
   "tenants",
+  "tenantDashboardUsers",
 ]);
 
 /** Adapts `pulumi.Config` (typed getters, so `port: "22"` in YAML is still a number). */

@@ -61,13 +61,12 @@ export function planInputFromStackFile(stack: string, dir = join(ROOT, "stacks")
     );
   config.privateKey = "plan-placeholder-private-key";
   secretKeys.add("privateKey");
-  if (secretKeys.has("serviceSecrets") || hasSecretEnvironment(config)) {
+  const services = servicesOf(config);
+  if (secretKeys.has("serviceSecrets") || services.some((s) => s.secretEnvironment?.length)) {
     const secrets: Record<string, Record<string, string>> = {};
-    for (const svc of (config.services as { name?: string; secretEnvironment?: string[] }[]) ??
-      []) {
+    for (const svc of services)
       for (const v of svc.secretEnvironment ?? [])
-        (secrets[String(svc.name)] ??= {})[v] = "plan-placeholder";
-    }
+        (secrets[String(svc.name)] ??= {})[String(v)] = "plan-placeholder";
     config.serviceSecrets = secrets;
     secretKeys.add("serviceSecrets");
   }
@@ -76,7 +75,42 @@ export function planInputFromStackFile(stack: string, dir = join(ROOT, "stacks")
     config.traefikDashboardUsers = [PLACEHOLDER_USER];
     secretKeys.add("traefikDashboardUsers");
   }
+  const dashboards = tenantDashboards(config);
+  if (secretKeys.has("tenantDashboardUsers") || dashboards.length > 0) {
+    config.tenantDashboardUsers = Object.fromEntries(
+      dashboards.map((name) => [name, [PLACEHOLDER_USER]]),
+    );
+    secretKeys.add("tenantDashboardUsers");
+  }
   return { stack, config, secretKeys: [...secretKeys].sort() };
+}
+
+type ServiceShape = { name?: unknown; secretEnvironment?: unknown[] };
+type TenantShape = {
+  serviceUser?: { name?: unknown };
+  services?: unknown;
+  traefik?: { dashboard?: unknown };
+};
+const tenantsOf = (config: Record<string, unknown>): TenantShape[] =>
+  Array.isArray(config.tenants) ? (config.tenants as unknown[]).filter(isMapping) : [];
+const listOf = <T>(v: unknown): T[] => (Array.isArray(v) ? (v.filter(isMapping) as T[]) : []);
+
+/** Every app service a stack declares: the host's own, then each tenant's. */
+function servicesOf(config: Record<string, unknown>): ServiceShape[] {
+  return [
+    ...listOf<ServiceShape>(config.services),
+    ...tenantsOf(config).flatMap((t) => listOf<ServiceShape>(t.services)),
+  ].map((s) => ({
+    ...s,
+    secretEnvironment: Array.isArray(s.secretEnvironment) ? s.secretEnvironment : [],
+  }));
+}
+
+/** The names of the tenants whose Traefik has a dashboard (its users: `tenantDashboardUsers`). */
+function tenantDashboards(config: Record<string, unknown>): string[] {
+  return tenantsOf(config)
+    .filter((t) => isMapping(t.traefik) && t.traefik.dashboard !== undefined)
+    .map((t) => String(isMapping(t.serviceUser) ? t.serviceUser.name : undefined));
 }
 
 /**
@@ -109,12 +143,6 @@ function readStackFile(file: string): { config?: Record<string, unknown> } | nul
   if (config !== undefined && config !== null && !isMap(config))
     throw new StackFileError(file, `${file}: config: want a mapping of <project>:<key> to values`);
   return doc as { config?: Record<string, unknown> };
-}
-
-function hasSecretEnvironment(config: Record<string, unknown>): boolean {
-  return ((config.services as { secretEnvironment?: unknown[] }[] | undefined) ?? []).some(
-    (s) => (s.secretEnvironment ?? []).length > 0,
-  );
 }
 
 /** Stack files shipped as templates (not hosts): `verify --all-stacks` skips them. */
@@ -150,10 +178,9 @@ export function secretProblems(stack: string, dir = join(ROOT, "stacks")): Secre
       `privateKey is in clear text in ${file}: delete the line, rotate the key, and set the new one with pulumi config set --secret privateKey -s ${stack} < <admin key file>`,
     );
   const secrets = get("serviceSecrets");
-  const services = Array.isArray(get("services")) ? (get("services") as unknown[]) : [];
-  for (const svc of services.filter(isMapping)) {
-    const names = Array.isArray(svc.secretEnvironment) ? svc.secretEnvironment : [];
-    for (const v of names) {
+  const declared = { services: get("services"), tenants: get("tenants") };
+  for (const svc of servicesOf(declared)) {
+    for (const v of svc.secretEnvironment ?? []) {
       const path = `serviceSecrets.${String(svc.name)}.${String(v)}`;
       if (isSecure(secrets)) continue; // one secret object: its content cannot be seen
       const forService = isMapping(secrets) ? secrets[String(svc.name)] : undefined;
@@ -177,6 +204,20 @@ export function secretProblems(stack: string, dir = join(ROOT, "stacks")): Secre
     else if (!isSecure(users) && !(Array.isArray(users) && users.every(isSecure)))
       clearText.push(
         `traefikDashboardUsers is in clear text in ${file}: set it with pulumi config set --secret --path 'traefikDashboardUsers[0]' ... -s ${stack}`,
+      );
+  }
+  const tenantUsers = get("tenantDashboardUsers");
+  for (const name of tenantDashboards(declared)) {
+    const path = `tenantDashboardUsers.${name}`;
+    if (isSecure(tenantUsers)) continue; // one secret object: its content cannot be seen
+    const users = isMapping(tenantUsers) ? tenantUsers[name] : undefined;
+    if (users === undefined)
+      unset.push(
+        `${path}: pulumi config set --secret --path '${path}[0]' "$(htpasswd -nbB admin <password>)" -s ${stack}`,
+      );
+    else if (!isSecure(users) && !(Array.isArray(users) && users.every(isSecure)))
+      clearText.push(
+        `${path} is in clear text in ${file}: set it with pulumi config set --secret --path '${path}[0]' ... -s ${stack}`,
       );
   }
   return { unset, clearText };

@@ -129,6 +129,11 @@ const SETS: { key: (typeof CONFIG_KEYS)[number]; args: string[]; stdin?: string 
   { key: "tenants", args: ["--path", "tenants[0].limits.memoryMiB", "512"] },
   { key: "tenants", args: ["--path", "tenants[0].ports.from", "8000"] },
   { key: "tenants", args: ["--path", "tenants[0].ports.to", "8999"] },
+  { key: "tenants", args: ["--path", "tenants[0].traefik.dashboard.host", "ci-a.example.net"] },
+  {
+    key: "tenantDashboardUsers",
+    args: ["--secret", "--path", "tenantDashboardUsers.ci-a[0]", HTPASSWD],
+  },
 ];
 
 test("the CLI is the one built from Go modules, at the version test/toolchain pins", () => {

@@ -5,13 +5,13 @@
  * must stay a secret; the same config must plan identically.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Plan, PlanInput, REDACTED, diffPlans, renderPlanText } from "../../stacks/plan";
 import { planInIsolation } from "./helpers/plan";
 import { commandAction } from "../../stacks/changes";
-import { planInputFromStackFile, stackNames } from "../../stacks/stack-file";
+import { planInputFromStackFile, secretProblems, stackNames } from "../../stacks/stack-file";
 
 const ROOT = join(__dirname, "..", "..");
 const DEPLOY_KEY_2 =
@@ -207,4 +207,71 @@ test("a service user change is an update of its step, never a replace (its delet
   expect(inputsOf(renamed, "example-service-user-account").create).toContain(
     "/var/lib/hardened-docker/service-users/example-service-user",
   );
+});
+
+describe("a stack file with tenants", () => {
+  const TENANT_KEY =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGsD7WDaJmdRbsvRlK03IXNCXo6sL5k21hb4jhXHYYQE ci-a";
+  /** A host stack file whose tenant has a secret environment value and a Traefik dashboard. */
+  function stackDir(secretsPart: string): string {
+    const dir = mkdtempSync(join(tmpdir(), "hd-stacks-"));
+    writeFileSync(
+      join(dir, "Pulumi.web-1.yaml"),
+      `config:
+  hardened-docker:host: 10.0.0.5
+  hardened-docker:hostKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample
+  hardened-docker:privateKey:
+    secure: v1:AAAA
+  hardened-docker:tenants:
+    - serviceUser:
+        name: ci-a
+        deployKeys: ["${TENANT_KEY}"]
+      services:
+        - name: ci-a-runner
+          execStart: /usr/local/bin/runner
+          secretEnvironment: [TOKEN]
+      socketProxy: {}
+      traefik:
+        httpPort: 8080
+        httpsPort: 8443
+        dashboard: {}
+${secretsPart}`,
+    );
+    return dir;
+  }
+
+  test("plans with its tenants' secrets (a service's and a dashboard's) as placeholders", async () => {
+    const dir = stackDir(`  hardened-docker:serviceSecrets:
+    secure: v1:BBBB
+  hardened-docker:tenantDashboardUsers:
+    ci-a:
+      - secure: v1:CCCC
+`);
+    expect(secretProblems("web-1", dir)).toEqual({ unset: [], clearText: [] });
+    const p = await plan(planInputFromStackFile("web-1", dir));
+    const names = p.resources.map((r) => r.name);
+    expect(names).toEqual(
+      expect.arrayContaining(["web-1-ci-a-ci-a-runner-unit", "web-1-ci-a-traefik-container"]),
+    );
+    expect(JSON.stringify(p)).not.toContain("plan-placeholder");
+  });
+
+  test("secrets a tenant needs: unset ones named with their command, clear ones refused", () => {
+    const unset = secretProblems("web-1", stackDir(""));
+    expect(unset.unset).toEqual([
+      "serviceSecrets.ci-a-runner.TOKEN: pulumi config set --secret --path 'serviceSecrets.ci-a-runner.TOKEN' <value> -s web-1",
+      `tenantDashboardUsers.ci-a: pulumi config set --secret --path 'tenantDashboardUsers.ci-a[0]' "$(htpasswd -nbB admin <password>)" -s web-1`,
+    ]);
+    const clear = secretProblems(
+      "web-1",
+      stackDir(`  hardened-docker:tenantDashboardUsers:
+    ci-a: ["admin:hunter2"]
+`),
+    );
+    expect(clear.clearText).toEqual([
+      expect.stringMatching(
+        /^tenantDashboardUsers\.ci-a is in clear text in .*Pulumi\.web-1\.yaml: set it with pulumi config set --secret --path 'tenantDashboardUsers\.ci-a\[0\]'/,
+      ),
+    ]);
+  });
 });

@@ -215,7 +215,7 @@ describe("stack config -> HardenedDockerHostArgs", () => {
     expect(await valueOf(token)).toBe("tenant-token");
   });
 
-  test("a tenant's unknown key and a tenant's dashboard are refused, naming the field", () => {
+  test("a tenant's unknown key is refused, naming the field", () => {
     const base = { host: "h" };
     const secrets = { privateKey: "K" };
     expect(() =>
@@ -223,14 +223,6 @@ describe("stack config -> HardenedDockerHostArgs", () => {
         source({ ...base, tenants: [{ serviceUser: { name: "a" }, limit: {} }] }, secrets),
       ),
     ).toThrow(/^tenants\[0\]\.limit: /);
-    expect(() =>
-      hostArgsFromConfig(
-        source(
-          { ...base, tenants: [{ serviceUser: { name: "a" }, traefik: { dashboard: {} } }] },
-          secrets,
-        ),
-      ),
-    ).toThrow(/^tenants\[0\]\.traefik\.dashboard: /);
     expect(() => hostArgsFromConfig(source({ ...base, tenants: [7] }, secrets))).toThrow(
       /^tenants\[0\]: /,
     );
@@ -301,6 +293,64 @@ describe("stack config -> HardenedDockerHostArgs", () => {
     const u = args.traefik!.dashboard!.users as pulumi.Output<string[]>;
     expect(await valueOf(u)).toEqual(users);
     expect(await pulumi.isSecret(u)).toBe(true);
+  });
+
+  test("a tenant's dashboard: its users from tenantDashboardUsers.<user>, secret, never in clear", async () => {
+    const users = ["admin:$2y$05$" + "b".repeat(53)];
+    const tenant = (traefik: Record<string, unknown>) => ({
+      host: "h",
+      hostKey: HOST_KEY,
+      tenants: [
+        { serviceUser: { name: "ci-a" } },
+        { serviceUser: { name: "ci-b" }, traefik: { httpPort: 8080, ...traefik } },
+      ],
+    });
+    const args = hostArgsFromConfig(
+      source(tenant({ dashboard: { host: "b.example" } }), {
+        privateKey: "K",
+        tenantDashboardUsers: { "ci-b": users },
+      }),
+    );
+    expect(args.tenants![0].traefik).toBeUndefined();
+    expect(args.tenants![1].traefik).toMatchObject({
+      httpPort: 8080,
+      dashboard: { host: "b.example" },
+    });
+    const u = args.tenants![1].traefik!.dashboard!.users as pulumi.Output<string[]>;
+    expect(await valueOf(u)).toEqual(users);
+    expect(await pulumi.isSecret(u)).toBe(true);
+    // no secret key at all: refused up front, naming the key and the command
+    expect(() =>
+      hostArgsFromConfig(source(tenant({ dashboard: {} }), { privateKey: "K" })),
+    ).toThrow(
+      /^tenantDashboardUsers\.ci-b: \(missing\) is not valid: .*--path 'tenantDashboardUsers\.ci-b\[0\]' .*htpasswd -nbB/,
+    );
+    // users in clear in the stack file: refused without echoing them
+    const clear = () =>
+      hostArgsFromConfig(
+        source(tenant({ dashboard: { users: ["admin:hunter2"] } }), { privateKey: "K" }),
+      );
+    expect(clear).toThrow(
+      /^tenants\[1\]\.traefik\.dashboard\.users: "\(not shown\)" is not valid: set in the secret key tenantDashboardUsers\.ci-b/,
+    );
+    expect(clear).not.toThrow(/hunter2/);
+    // the key set, but not for this tenant: the up stops naming what to set
+    const other = hostArgsFromConfig(
+      source(tenant({ dashboard: {} }), {
+        privateKey: "K",
+        tenantDashboardUsers: { "ci-a": users },
+      }),
+    );
+    // (the SDK's own promise of the output: valueOf only sees values)
+    const missing = other.tenants![1].traefik!.dashboard!.users as unknown as {
+      promise(): Promise<unknown>;
+      isKnown: Promise<unknown>;
+      isSecret: Promise<unknown>;
+    };
+    for (const p of [missing.isKnown, missing.isSecret]) p.catch(() => undefined);
+    await expect(missing.promise()).rejects.toThrow(
+      /^tenantDashboardUsers\.ci-b: missing; set it with pulumi config set/,
+    );
   });
 
   test("dashboard users in clear in the stack file are refused, without echoing them", () => {
