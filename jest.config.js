@@ -9,6 +9,8 @@ module.exports = {
       testEnvironment: "node",
       // the system tools the tests run: installed as root, else one clear failure up front
       globalSetup: "<rootDir>/test/tools.ts",
+      // and a temporary directory of its own, removed at the end (HD_KEEP_TMP=1 keeps it)
+      globalTeardown: "<rootDir>/test/tmp-teardown.ts",
       transform: { "^.+\\.ts$": tsJest },
       testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
     },

@@ -5,6 +5,9 @@
  * fails at once with the exact command to install them. Jest's globalSetup for `npm test`.
  */
 import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** Tool -> the Debian package that ships it. */
 export const UNIT_TEST_TOOLS: Readonly<Record<string, string>> = {
@@ -48,6 +51,20 @@ export function ensureTools(tools = UNIT_TEST_TOOLS, env = process.env): void {
   );
 }
 
+/**
+ * One temporary directory per run, as TMPDIR for every test (the workers inherit it), mode
+ * 1777 like /tmp so tests that drop to another user behave as there; `test/tmp-teardown.ts`
+ * removes it when the run ends, so `npm test` leaves nothing in /tmp (it left ~100 dirs a run).
+ */
+export function runTmpDir(env = process.env): string {
+  const dir = mkdtempSync(join(env.TMPDIR ?? tmpdir(), "hd-npm-test-"));
+  chmodSync(dir, 0o1777);
+  env.HD_TEST_TMPDIR = dir;
+  env.TMPDIR = dir;
+  return dir;
+}
+
 export default function globalSetup(): void {
   ensureTools();
+  runTmpDir();
 }
