@@ -32,10 +32,20 @@ export interface Privilege {
  * systemd user manager and rootless Docker need (sudo/runuser set neither XDG_RUNTIME_DIR nor
  * the bus address).
  */
-export const AS_USER_FUNCTION = String.raw`as_user() {
+export const AS_USER_FUNCTION = String.raw`# hd_close_fds, in a subshell about to become another user: what root holds open (pipes of
+# other users' facts, the files of a step) is not handed to that user's process, which could
+# reopen it through /proc/<pid>/fd. Every descriptor above 2 is closed.
+hd_close_fds() {
+  local f
+  for f in /proc/self/fd/*; do
+    f=${"$"}{f##*/}
+    if [ "$f" -gt 2 ]; then eval "exec $f<&-"; fi
+  done
+}
+as_user() {
   local u=$1 uid home; shift
   uid=$(id -u "$u"); home=$(getent passwd "$u" | cut -d: -f6)
-  (cd / && runuser -u "$u" -- env -i HOME="$home" USER="$u" LOGNAME="$u" LC_ALL=C \
+  (hd_close_fds; cd / && runuser -u "$u" -- env -i HOME="$home" USER="$u" LOGNAME="$u" LC_ALL=C \
     PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin XDG_RUNTIME_DIR="/run/user/$uid" \
     DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$uid/bus" \
     DOCKER_HOST="unix:///run/user/$uid/docker.sock" "$@")
@@ -104,7 +114,7 @@ write_file() {
 # so whatever it planted leads only where it could write itself. 60 s at most.
 as_owner() {
   local u=$1; shift
-  (cd / && timeout 60 runuser -u "$u" -- env -i PATH=/usr/bin:/bin LC_ALL=C bash -c "$@")
+  (hd_close_fds; cd / && timeout 60 runuser -u "$u" -- env -i PATH=/usr/bin:/bin LC_ALL=C bash -c "$@")
 }
 # write_user_file USER PATH MODE: write_file for a file of USER's own, done as USER (as_owner):
 # missing directories created 0700, the file replaced by rename only when content or mode

@@ -336,7 +336,7 @@ ${dockerReader(target.dockerClient)}
 fds=()${tenants.length > 0 ? "\n# every user that exists, for the checks across tenants\nusers=()\ndeclare -A uids=() homes=()" : ""}
 ${fns.join("\n")}
 ${fns.map((_, i) => `user_${i}`).join("\n")}${tenants.length > 0 ? `\n${ISOLATION_PROBE}` : ""}
-# cat with no file would read the script itself (bash -s): only when something runs
+# (cat with no file would read stdin: only when something runs)
 if [ "${"$"}{#fds[@]}" -gt 0 ]; then cat "${"$"}{fds[@]}"; fi
 s end
 `;
@@ -366,11 +366,14 @@ export function parseSections(output: string, marker: string): Map<string, strin
 }
 
 /**
- * The command line that runs the probe from stdin as root, under `timeout`: when verify gives
- * up on the host, the probe and everything it started (one process group) end too, a few
- * seconds later at most, whatever the service user made them wait on.
+ * The command line that runs the probe, sent on stdin, as root under `timeout`: when verify
+ * gives up on the host, the probe and everything it started (one process group) end too, a
+ * few seconds later at most, whatever the service user made them wait on. The script is read
+ * whole before it runs, and runs with stdin on /dev/null: under `bash -s` a service user's
+ * process started by the probe held the pipe bash reads its commands from, and could have
+ * written commands of its own into it, run as root.
  */
 export function probeCommand(sudo: boolean, timeoutSeconds = 60): string {
-  const run = `timeout -k 5 ${Math.max(1, Math.ceil(timeoutSeconds))} bash -s`;
+  const run = `timeout -k 5 ${Math.max(1, Math.ceil(timeoutSeconds))} bash -c 'p=$(cat) && exec </dev/null && eval "$p"'`;
   return sudo ? `sudo -n -- ${run}` : run;
 }

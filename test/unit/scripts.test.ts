@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { byName, recorded, reset, settle } from "./helpers/mocks";
 import { HardenedDockerHost, prerequisitePackages } from "../../components";
 import {
@@ -12,6 +15,7 @@ import {
 } from "../../components/scripts/service-user";
 import { unitCreateScript, unitDeleteScript } from "../../components/scripts/systemd";
 import { remoteScript } from "../../components/shell";
+import { probeCommand } from "../../components/verify/probe";
 import { fullArgs, minimalArgs, tenantArgs } from "./helpers/fixtures";
 import { innerScript, shellcheck } from "./helpers/shellcheck";
 
@@ -171,5 +175,50 @@ describe("root never writes, chowns or removes in the service user's home", () =
     });
     expect(body).toContain("unit_dir=/etc/systemd/system");
     expect(body).toContain('write_file "$1" 0644 root root');
+  });
+});
+
+describe("a process started as another user gets none of root's open files", () => {
+  /**
+   * Runs `body` after the prelude, with fakes of runuser and timeout on PATH (no root needed:
+   * the fakes run the command as is), while root holds two pipes open as a probe does.
+   */
+  function asOther(body: string) {
+    const dir = mkdtempSync(join(tmpdir(), "hd-fds-"));
+    writeFileSync(join(dir, "runuser"), '#!/bin/bash\nshift 3\nexec "$@"\n', { mode: 0o755 });
+    writeFileSync(
+      join(dir, "timeout"),
+      '#!/bin/bash\nwhile [ "${1#-}" != "$1" ]; do shift 2; done\nshift\nexec "$@"\n',
+      { mode: 0o755 },
+    );
+    const script = `id() { echo 1001; }\ngetent() { echo "u:x:1001:1001::/home/u:/bin/sh"; }\nPATH=${dir}:$PATH\nexec {a}< <(echo secret-a; sleep 5)\nexec {b}< <(echo secret-b; sleep 5)\n${body}\nhead -n 1 <&"$a"`;
+    return spawnSync("bash", ["-c", innerScript(remoteScript("fds", script, { sudo: false }))], {
+      encoding: "utf8",
+      input: "root's own stdin\n",
+      timeout: 20_000,
+    });
+  }
+
+  test("as_user and as_owner: no descriptor above 2; stdin only as the caller passes it", () => {
+    const r = asOther(
+      `as_user u bash -c 'echo "user fds: $(ls /proc/self/fd | sort -n | tr "\\n" " ")"' </dev/null\n` +
+        `as_owner u 'echo "owner fds: $(ls /proc/self/fd | sort -n | tr "\\n" " ")"' </dev/null`,
+    );
+    expect(r.stderr).toBe("");
+    // 0-2 and the fd ls opens to read the directory, nothing of root's
+    expect(r.stdout).toContain("user fds: 0 1 2 3 \n");
+    expect(r.stdout).toContain("owner fds: 0 1 2 3 \n");
+    // root's own pipes stay open for root
+    expect(r.stdout).toContain("secret-a");
+  });
+
+  test("the probe runs with stdin on /dev/null, its script read whole first", () => {
+    const cmd = probeCommand(false, 10);
+    expect(cmd).not.toContain("bash -s");
+    const r = spawnSync("sh", ["-c", cmd], {
+      input: 'echo "stdin: $(head -c 20 || true)"; echo done\n',
+      encoding: "utf8",
+    });
+    expect([r.status, r.stdout]).toEqual([0, "stdin: \ndone\n"]);
   });
 });

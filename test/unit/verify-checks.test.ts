@@ -782,6 +782,8 @@ describe("the probe's Docker API reader against a fake daemon (the socket is the
 
   test("the limits the probe uses are the documented ones", () => {
     expect(DOCKER_API_LIMITS).toEqual({ seconds: 15, bytes: 64 * 1024 * 1024 });
-    expect(probeCommand(true, 60)).toBe("sudo -n -- timeout -k 5 60 bash -s");
+    expect(probeCommand(true, 60)).toBe(
+      `sudo -n -- timeout -k 5 60 bash -c 'p=$(cat) && exec </dev/null && eval "$p"'`,
+    );
   });
 });
