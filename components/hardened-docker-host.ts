@@ -368,6 +368,29 @@ function checkAcrossTenants(tenants: readonly CheckedTenant[]): void {
             "Overlapping ranges map one tenant's container users onto the other's files.",
           );
       }
+      // a uid inside another's subordinate range: that one's container users would be it
+      const rangeOf = (x: CheckedTenant): [number, number] | undefined =>
+        x.user.subordinateIdStart === undefined
+          ? undefined
+          : [x.user.subordinateIdStart, x.user.subordinateIdStart + x.user.subordinateIdCount - 1];
+      const holds = (r: [number, number] | undefined, uid: number | undefined) =>
+        r !== undefined && uid !== undefined && uid >= r[0] && uid <= r[1];
+      const theirs = rangeOf(o);
+      if (holds(theirs, t.user.uid))
+        throw new InvalidArgument(
+          `${f}serviceUser.uid`,
+          t.user.uid,
+          `a uid outside ${other}'s subordinate range (${theirs![0]}-${theirs![1]})`,
+          "A uid inside it makes one of the other's container users this user.",
+        );
+      const mine = rangeOf(t);
+      if (holds(mine, o.user.uid))
+        throw new InvalidArgument(
+          `${f}serviceUser.subordinateIds`,
+          `${mine![0]}-${mine![1]}`,
+          `a range that does not hold ${other}'s uid (${o.user.uid})`,
+          "A range holding it makes one of this tenant's container users the other.",
+        );
       if (t.ports && o.ports && overlap([t.ports.from, t.ports.to], [o.ports.from, o.ports.to]))
         throw new InvalidArgument(
           `${f}ports`,

@@ -84,23 +84,39 @@ if id -nG "$user" | tr ' ' '\n' | grep -qx docker; then
 fi
 # ranges of this user: by name or by numeric uid (both forms are valid in /etc/subuid)
 ranges_of() { awk -F: -v u="$user" -v id="$uid" 'NF == 3 && ($1 == u || $1 == id)' "$1"; }
+# ids_held DB START COUNT: the accounts of DB (passwd, group) other than $user whose own id lies
+# in START..START+COUNT-1, as "name (id), name (id)"
+ids_held() {
+  getent "$1" | awk -F: -v u="$user" -v s="$2" -v c="$3" '$1 != u && $3 >= s && $3 < s + c { printf "%s%s (%s)", sep, $1, $3; sep = ", " }'
+}
 ensure_range() {
-  local file=$1 n start count others
+  local file=$1 n start count others db=passwd held holder own
+  [ "$file" = /etc/subuid ] || db=group
   [ -f "$file" ] || { install -m 0644 /dev/null "$file"; changed "created $file"; }
   n=$(ranges_of "$file" | wc -l)
   if [ "$n" -gt 1 ]; then
     die "$user has $n ranges in $file, exactly one is needed; delete the extra lines by hand (keep the one its images were unpacked with)"
   fi
-  if [ "$n" = 1 ] && [ -n "$want_start" ] && [ "$(ranges_of "$file" | cut -d: -f2)" != "$want_start" ]; then
+  if [ "$n" = 1 ]; then
+    IFS=: read -r _ start count < <(ranges_of "$file")
     if [ "$created" = 1 ]; then
-      sed -i "/^$user:/d" "$file"; n=0  # useradd's automatic range, seconds old: replace it
-    else
-      die "$user already has the range $(ranges_of "$file" | cut -d: -f2-) in $file, not the declared start $want_start; set serviceUser.subordinateIds.start to it or change the file by hand"
+      # useradd's automatic range, seconds old: replaced when another start is declared, or
+      # when it holds an account's id (useradd only avoids other ranges)
+      if { [ -n "$want_start" ] && [ "$start" != "$want_start" ]; } || [ -n "$(ids_held "$db" "$start" "$count")" ]; then
+        sed -i "/^$user:/d" "$file"; n=0
+      fi
+    elif [ -n "$want_start" ] && [ "$start" != "$want_start" ]; then
+      die "$user already has the range $start:$count in $file, not the declared start $want_start; set serviceUser.subordinateIds.start to it or change the file by hand"
     fi
   fi
   if [ "$n" = 0 ]; then
     if [ -n "$want_start" ]; then start=$want_start
-    else start=$(awk -F: 'BEGIN { m = 100000 } NF == 3 && $2 + $3 > m { m = $2 + $3 } END { print m }' "$file"); fi
+    else
+      start=$(awk -F: 'BEGIN { m = 100000 } NF == 3 && $2 + $3 > m { m = $2 + $3 } END { print m }' "$file")
+      # past every account's id in the way (an id in the range would be one of its container users)
+      start=$(getent "$db" | awk -F: '{ print $3 }' | sort -n \
+        | awk -v s="$start" -v c="$want_count" '$1 >= s && $1 < s + c { s = $1 + 1 } END { print s }')
+    fi
     printf '%s:%s:%s\n' "$user" "$start" "$want_count" >>"$file"
     changed "added $user:$start:$want_count to $file"
   fi
@@ -109,6 +125,14 @@ ensure_range() {
   others=$(awk -F: -v u="$user" -v id="$uid" -v s="$start" -v c="$count" \
     'NF == 3 && $1 != u && $1 != id && $2 < s + c && s < $2 + $3 { printf "%s ", $0 }' "$file")
   [ -z "$others" ] || die "the range $start:$count of $user in $file overlaps $others; give one of them another range"
+  # no account's own id in it: a container user of $user mapped onto that id would be that account
+  held=$(ids_held "$db" "$start" "$count")
+  [ -z "$held" ] || die "the range $start:$count of $user in $file holds the $db id of $held: a container user of $user would be that account; give $user another range (serviceUser.subordinateIds.start) or that account another id"
+  # nor its own id in another's range, for the same reason the other way round
+  own=$(if [ "$db" = passwd ]; then id -u "$user"; else id -g "$user"; fi)
+  holder=$(awk -F: -v u="$user" -v id="$uid" -v o="$own" \
+    'NF == 3 && $1 != u && $1 != id && $2 <= o && o < $2 + $3 { printf "%s%s", sep, $1; sep = ", " }' "$file")
+  [ -z "$holder" ] || die "$user's id $own lies in the range of $holder in $file: a container user of $holder would be $user; give $user another id (serviceUser.uid) or $holder another range"
 }
 ensure_range /etc/subuid
 ensure_range /etc/subgid

@@ -133,7 +133,8 @@ function pathCheck(
 
 function subordinateCheck(users: readonly CheckedUser[]): Check {
   const id = "isolation.subordinate-ids";
-  const title = "The service users' subordinate uid and gid ranges do not overlap";
+  const title =
+    "The service users' subordinate uid and gid ranges do not overlap, nor hold a service user's uid";
   const show = (r: SubordinateRange) => `${r.start}-${r.start + r.count - 1}`;
   const overlaps: string[] = [];
   const seen: string[] = [];
@@ -148,13 +149,23 @@ function subordinateCheck(users: readonly CheckedUser[]): Check {
       }
     });
   }
+  // a service user's own uid inside another's subordinate uids: that one's container users
+  // would be it (its files, its runtime directory, its Docker socket)
+  for (const u of users) {
+    const uid = u.facts.user?.uid;
+    if (uid === undefined) continue;
+    for (const o of users)
+      for (const r of o.facts.subuid ?? [])
+        if (o.name !== u.name && r.start <= uid && uid < r.start + r.count)
+          overlaps.push(`/etc/subuid: ${o.name} ${show(r)} holds ${u.name}'s uid ${uid}`);
+  }
   return overlaps.length === 0
     ? pass(id, title, seen.join("; "))
     : fail(
         id,
         title,
         overlaps.join("; "),
-        "Overlapping ranges map one tenant's container users onto the other's files: give one of them a free range (serviceUser.subordinateIds.start) in /etc/subuid and /etc/subgid, then remove its images and containers (unpacked with the old ids) and restart its daemon.",
+        "Overlapping ranges (or a range holding another service user's uid) map one tenant's container users onto the other's files: give one of them a free range (serviceUser.subordinateIds.start) in /etc/subuid and /etc/subgid, then remove its images and containers (unpacked with the old ids) and restart its daemon.",
       );
 }
 

@@ -149,6 +149,19 @@ const BAD: [string, string, Mutate][] = [
     (t) => (t[1] = { serviceUser: { name: "ci-b", subordinateIds: { start: 250000 } } }),
   ],
   [
+    "a uid inside another's subordinate range",
+    "tenants[1].serviceUser.uid",
+    (t) => (t[1] = { serviceUser: { name: "ci-b", uid: 200500 } }),
+  ],
+  [
+    "a subordinate range holding another tenant's uid",
+    "tenants[1].serviceUser.subordinateIds",
+    (t) => {
+      t[0] = { ...t[0], serviceUser: { ...t[0].serviceUser, uid: 150000 } };
+      t[1] = { serviceUser: { name: "ci-b", subordinateIds: { start: 120000 } } };
+    },
+  ],
+  [
     "a deploy key in two tenants",
     "tenants[1].serviceUser.deployKeys[0]",
     (t) => (t[1] = { serviceUser: { name: "ci-b", deployKeys: [DEPLOY_KEY_A] } }),

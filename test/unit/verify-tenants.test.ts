@@ -593,6 +593,15 @@ describe("across tenants", () => {
     expect(notPassing(evaluateTenants(touching, twoExpected))).toEqual({});
   });
 
+  test("a subordinate range holding another service user's uid fails naming both", () => {
+    const holds = withSection(two, "tenant:ci-b/subuid", "ci-b:1000:65536");
+    const checks = evaluateTenants(holds, twoExpected);
+    expect(notPassing(checks)).toEqual({ "isolation.subordinate-ids": "FAIL" });
+    expect(byId(checks, "isolation.subordinate-ids").evidence).toBe(
+      "/etc/subuid: ci-b 1000-66535 holds provisioner's uid 1001; /etc/subuid: ci-b 1000-66535 holds ci-a's uid 1002",
+    );
+  });
+
   test("a tenant that reaches another's socket fails naming both", () => {
     const sockets = (verdict: string) =>
       sectionOf(two, "isolation-sockets").replace("ci-b ci-a denied", `ci-b ci-a ${verdict}`);
