@@ -76,8 +76,23 @@ export const DOCKER_API_LIMITS = { seconds: 15, bytes: 64 * 1024 * 1024 } as con
  */
 export const DOCKER_API_PERL = String.raw`# no modules: loading Socket/IO::Socket costs more than the requests on a slow host.
 # AF_UNIX = 1, SOCK_STREAM = 1 (Linux on x86 and arm); sockaddr_un = family + path.
-# M: the marker; P: the section prefix (a tenant's), both from root's environment
+# M: the marker; P: the section prefix (a tenant's), both from root's environment; U: the uid
+# whose runtime directory holds the socket
 my ($sock, $proxy, $secs, $max) = @ARGV; my $m = $ENV{M}; my $p = defined $ENV{P} ? $ENV{P} : "";
+# run as root, connect() is done as U (its gid, no other group): a link it put in its own
+# directory leads only to a socket it could connect to itself, never to another's or root's
+sub connect_as {
+  my ($c, $addr) = @_;
+  my $u = $ENV{U};
+  return connect($c, $addr) unless defined $u && $u =~ /^\d+$/ && $< == 0;
+  my $g = (getpwuid($u))[3]; $g = $u unless defined $g;
+  $) = "$g $g"; $> = $u;
+  die "could not become uid $u to connect\n" unless $> == $u;
+  my $ok = connect($c, $addr); my $err = $!;
+  $> = 0; $) = "0 0";
+  die "could not become root again\n" unless $> == 0;
+  $! = $err; return $ok;
+}
 $secs ||= ${DOCKER_API_LIMITS.seconds}; $max ||= ${DOCKER_API_LIMITS.bytes};
 sub section { print "\n$m $p$_[0]\n" }
 # every answer counts against one budget too: many large answers cannot add up
@@ -87,7 +102,7 @@ sub get {
   my $ok = eval {
     local $SIG{ALRM} = sub { die "no complete answer within $secs s\n" };
     alarm $secs;
-    socket($c, 1, 1, 0) && connect($c, pack("S Z108", 1, $sock))
+    socket($c, 1, 1, 0) && connect_as($c, pack("S Z108", 1, $sock))
       or die "Cannot connect to the Docker daemon at unix://$sock: $!\n";
     syswrite($c, "GET $_[0] HTTP/1.0\r\nHost: docker\r\n\r\n");
     while (sysread($c, my $buf, 65536)) {
@@ -186,7 +201,7 @@ function dockerReader(dockerClient: ProbeTarget["dockerClient"]): string {
   local out lit pid=""
   if ${perlFirst}; then
     # the marker in perl's environment (readable by root only), never on its command line
-    out=$(P=$P M=$M perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$1/docker.sock" "$2" 2>&1)
+    out=$(U=$1 P=$P M=$M perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$1/docker.sock" "$2" 2>&1)
   else
     out=$(cli() { ${DOCKER_API_CLI}
     }; cli "$2")

@@ -4,8 +4,10 @@
  * (`nobody`) that planted symlinks: root's files stay as they were. Needs root (runuser), so it
  * lives with the root suites; no VM. The same tricks are played on the VM against a full apply.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import * as net from "node:net";
 import {
+  chmodSync,
   chownSync,
   lstatSync,
   mkdirSync,
@@ -14,11 +16,13 @@ import {
   readlinkSync,
   statSync,
   symlinkSync,
+  unlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { remoteScript, shellQuote } from "../../components/shell";
+import { DOCKER_API_PERL } from "../../components/verify/probe";
 
 const NOBODY = 65534;
 
@@ -136,4 +140,51 @@ test("remove_user_file that cannot remove fails the script, naming the file", ()
   expect(r.status).not.toBe(0);
   expect(r.stderr).toContain(`could not remove ${f} as nobody`);
   expect(readFileSync(f, "utf8")).toBe("key\n");
+});
+
+test("verify's Docker API reader connects as the user: its link to a root-only socket gets nothing", async () => {
+  const { rootDir, home } = setup();
+  // a root-only "API" (0600, root's directory) answering every request
+  const rootSock = join(rootDir, "api.sock");
+  const server = net.createServer((s) =>
+    s.end('HTTP/1.0 200 OK\r\n\r\n{"ServerVersion":"root-only"}'),
+  );
+  await new Promise<void>((r) => server.listen(rootSock, r));
+  chmodSync(rootSock, 0o600);
+  // the user's "runtime directory" holds a link to it where its own socket should be
+  const link = join(home, "docker.sock");
+  symlinkSync(rootSock, link);
+  const read = (env: Record<string, string>) =>
+    new Promise<string>((resolve) => {
+      const child = spawn("perl", ["-e", DOCKER_API_PERL, link, "", "5", "65536"], {
+        env: { ...process.env, M: "@@m@@", ...env },
+      });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.on("exit", () => resolve(out));
+    });
+  try {
+    // as nobody: the kernel refuses the connect, the answer is never read
+    const asUser = await read({ U: String(NOBODY) });
+    expect(asUser).toContain(
+      `Cannot connect to the Docker daemon at unix://${link}: Permission denied`,
+    );
+    expect(asUser).not.toContain("root-only");
+    // (without U, as root: it would have been read, which is what the probe no longer does)
+    expect(await read({})).toContain("root-only");
+    // the user's own socket (0660, in its 0700 directory, as rootless Docker has it): read
+    chmodSync(home, 0o700);
+    unlinkSync(link);
+    const own = net.createServer((s) => s.end('HTTP/1.0 200 OK\r\n\r\n{"ServerVersion":"own"}'));
+    await new Promise<void>((r) => own.listen(link, r));
+    chownSync(link, NOBODY, NOBODY);
+    chmodSync(link, 0o660);
+    try {
+      expect(await read({ U: String(NOBODY) })).toContain('{"ServerVersion":"own"}');
+    } finally {
+      own.close();
+    }
+  } finally {
+    server.close();
+  }
 });
