@@ -200,13 +200,13 @@ export function resolveServiceUser(
 
 /** Parses the `uid=<n>` and `home=<path>` lines the create script prints last. */
 export function parseServiceUserReport(stdout: string): { uid: number; home: string } {
-  const uid = /^uid=(\d+)$/m.exec(stdout);
-  const home = /^home=(\/.*)$/m.exec(stdout);
-  if (!uid || !home)
+  const uid = [...stdout.matchAll(/^uid=(\d+)$/gm)];
+  const home = [...stdout.matchAll(/^home=(\/.*)$/gm)];
+  if (uid.length !== 1 || home.length !== 1)
     throw new Error(
-      `the service-user script did not report uid and home; its output was:\n${stdout}`,
+      `the service-user script did not report one uid and one home (${uid.length}, ${home.length}: a line of the user's own?); its output was:\n${stdout}`,
     );
-  return { uid: Number(uid[1]), home: home[1] };
+  return { uid: Number(uid[0][1]), home: home[0][1] };
 }
 
 /**

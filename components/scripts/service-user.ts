@@ -75,8 +75,9 @@ if [ ! -d "$home" ]; then
 fi
 # the home is the service user's alone (Debian's useradd makes it 0755): no other user, another
 # tenant included, reads its files; changed as the user, so a link there leads nowhere of root's
-if [ "$(as_owner "$user" 'stat -c %a -- "$1"' hd "$home")" != 700 ]; then
-  as_owner "$user" 'chmod 0700 -- "$1"' hd "$home" || die "could not make $home private (0700)"
+# (the user's processes never get this step's stdout, which carries the uid and home report)
+if [ "$(as_owner "$user" 'stat -c %a -- "$1"' hd "$home" 2>/dev/null)" != 700 ]; then
+  as_owner "$user" 'chmod 0700 -- "$1"' hd "$home" >/dev/null 2>&1 || die "could not make $home private (0700)"
   changed "set $home to 0700 (no other user reads it)"
 fi
 if id -nG "$user" | tr ' ' '\n' | grep -qx docker; then

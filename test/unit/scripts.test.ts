@@ -12,7 +12,9 @@ import {
 import {
   deployKeysCreateScript,
   deployKeysDeleteScript,
+  serviceUserCreateScript,
 } from "../../components/scripts/service-user";
+import { parseServiceUserReport } from "../../components/service-user";
 import { unitCreateScript, unitDeleteScript } from "../../components/scripts/systemd";
 import { remoteScript } from "../../components/shell";
 import { probeCommand } from "../../components/verify/probe";
@@ -220,5 +222,26 @@ describe("a process started as another user gets none of root's open files", () 
       encoding: "utf8",
     });
     expect([r.status, r.stdout]).toEqual([0, "stdin: \ndone\n"]);
+  });
+});
+
+describe("the account step's report", () => {
+  test("one uid and one home line; a second of either (a line of the user's own) fails", () => {
+    const ok = "hardened-docker: x: no change\nuid=1001\nhome=/home/provisioner\n";
+    expect(parseServiceUserReport(ok)).toEqual({ uid: 1001, home: "/home/provisioner" });
+    expect(() => parseServiceUserReport(`uid=0\nhome=/root\n${ok}`)).toThrow(
+      /did not report one uid and one home \(2, 2: a line of the user's own\?\)/,
+    );
+    expect(() => parseServiceUserReport("uid=1001\n")).toThrow(/\(1, 0/);
+  });
+
+  test("the user's own processes in the step write nothing to its stdout", () => {
+    const body = serviceUserCreateScript({
+      name: "svc",
+      shell: "/bin/sh",
+      subordinateIdCount: 65536,
+    });
+    for (const line of body.split("\n").filter((l) => /as_owner "\$user"/.test(l)))
+      expect([line, /\$\(as_owner|>\/dev\/null 2>&1/.test(line)]).toEqual([line, true]);
   });
 });
