@@ -365,9 +365,10 @@ test("the socket proxy: added to the converged host through the deploy key, noth
   report(r, "apply with the socket proxy");
   expect(r.error).toBeUndefined();
   timings["apply adding the socket proxy"] = r.seconds;
-  // the provider's rules (stacks/changes.ts): only the proxy's own steps are new, every step
-  // of the converged host is left alone
-  expect(actionsOf(r)).toEqual({ create: ["docker-api", "socket-proxy-canary", "traefik-canary"] });
+  // the provider's rules (stacks/changes.ts): only the proxy's and Traefik's canary steps are
+  // new commands (the plan's third new resource, docker-api, is the Docker provider, not a
+  // command), every step of the converged host is left alone
+  expect(actionsOf(r)).toEqual({ create: ["socket-proxy-canary", "traefik-canary"] });
   for (const c of r.commands)
     expect([c.name, c.stdout]).toEqual([c.name, expect.stringContaining("no change")]);
   // network and image register concurrently; the container waits for both
