@@ -338,6 +338,11 @@ function checkTenant(
 /** Tenants share a host: names, ids, keys and ports must not collide. */
 function checkAcrossTenants(tenants: readonly CheckedTenant[]): void {
   const overlap = (a: [number, number], b: [number, number]) => a[0] <= b[1] && b[0] <= a[1];
+  /** A declared subordinate range, first and last id; undefined when the host picks it. */
+  const rangeOf = ({ user }: CheckedTenant): [number, number] | undefined =>
+    user.subordinateIdStart === undefined
+      ? undefined
+      : [user.subordinateIdStart, user.subordinateIdStart + user.subordinateIdCount - 1];
   const keyOwner = new Map<string, string>();
   tenants.forEach((t, i) => {
     const f = t.field;
@@ -351,43 +356,27 @@ function checkAcrossTenants(tenants: readonly CheckedTenant[]): void {
         );
       if (t.user.uid !== undefined && t.user.uid === o.user.uid)
         throw new InvalidArgument(`${f}serviceUser.uid`, t.user.uid, `a uid other than ${other}'s`);
-      if (t.user.subordinateIdStart !== undefined && o.user.subordinateIdStart !== undefined) {
-        const mine: [number, number] = [
-          t.user.subordinateIdStart,
-          t.user.subordinateIdStart + t.user.subordinateIdCount - 1,
-        ];
-        const theirs: [number, number] = [
-          o.user.subordinateIdStart,
-          o.user.subordinateIdStart + o.user.subordinateIdCount - 1,
-        ];
-        if (overlap(mine, theirs))
-          throw new InvalidArgument(
-            `${f}serviceUser.subordinateIds`,
-            `${mine[0]}-${mine[1]}`,
-            `a range that does not overlap ${other}'s (${theirs[0]}-${theirs[1]})`,
-            "Overlapping ranges map one tenant's container users onto the other's files.",
-          );
-      }
-      // a uid inside another's subordinate range: that one's container users would be it
-      const rangeOf = (x: CheckedTenant): [number, number] | undefined =>
-        x.user.subordinateIdStart === undefined
-          ? undefined
-          : [x.user.subordinateIdStart, x.user.subordinateIdStart + x.user.subordinateIdCount - 1];
-      const holds = (r: [number, number] | undefined, uid: number | undefined) =>
-        r !== undefined && uid !== undefined && uid >= r[0] && uid <= r[1];
+      const mine = rangeOf(t);
       const theirs = rangeOf(o);
-      if (holds(theirs, t.user.uid))
+      if (mine && theirs && overlap(mine, theirs))
+        throw new InvalidArgument(
+          `${f}serviceUser.subordinateIds`,
+          `${mine[0]}-${mine[1]}`,
+          `a range that does not overlap ${other}'s (${theirs[0]}-${theirs[1]})`,
+          "Overlapping ranges map one tenant's container users onto the other's files.",
+        );
+      // a uid inside another's subordinate range: that one's container users would be it
+      if (theirs && t.user.uid !== undefined && overlap(theirs, [t.user.uid, t.user.uid]))
         throw new InvalidArgument(
           `${f}serviceUser.uid`,
           t.user.uid,
-          `a uid outside ${other}'s subordinate range (${theirs![0]}-${theirs![1]})`,
+          `a uid outside ${other}'s subordinate range (${theirs[0]}-${theirs[1]})`,
           "A uid inside it makes one of the other's container users this user.",
         );
-      const mine = rangeOf(t);
-      if (holds(mine, o.user.uid))
+      if (mine && o.user.uid !== undefined && overlap(mine, [o.user.uid, o.user.uid]))
         throw new InvalidArgument(
           `${f}serviceUser.subordinateIds`,
-          `${mine![0]}-${mine![1]}`,
+          `${mine[0]}-${mine[1]}`,
           `a range that does not hold ${other}'s uid (${o.user.uid})`,
           "A range holding it makes one of this tenant's container users the other.",
         );

@@ -167,13 +167,14 @@ const TENANT_CONFIG_KEYS = [
 
 type DashboardUsers = pulumi.Output<Record<string, string[]>> | undefined;
 
-/** The command that sets a dashboard's first user (`path` e.g. `traefikDashboardUsers[0]`). */
-const setDashboardUser = (path: string) =>
-  `pulumi config set --secret --path '${path}' "$(htpasswd -nbB admin <password>)"`;
+/** The command that sets a dashboard's first user (`key` e.g. `traefikDashboardUsers`). */
+const setDashboardUser = (key: string) =>
+  `pulumi config set --secret --path '${key}[0]' "$(htpasswd -nbB admin <password>)"`;
 
 /**
  * A Traefik's settings from stack config (`field` "traefik" or "tenants[<i>].traefik"), its
- * dashboard users from `users` (a secret key), never from the stack file in clear.
+ * dashboard users from `users`, read from the secret `usersKey` (a key, or a tenant's entry
+ * in one), never from the stack file in clear.
  */
 function traefikFromConfig(
   field: string,
@@ -190,13 +191,13 @@ function traefikFromConfig(
     throw new InvalidArgument(
       `${field}.dashboard.users`,
       "(not shown)",
-      `set in the secret key ${usersKey.replace(/\[0\]$/, "")}, never in clear in the stack file`,
+      `set in the secret key ${usersKey}, never in clear in the stack file`,
       setDashboardUser(usersKey),
     );
   const secret = users();
   if (!secret)
     throw new InvalidArgument(
-      usersKey.replace(/\[0\]$/, ""),
+      usersKey,
       undefined,
       "htpasswd lines for the dashboard (a secret list)",
       setDashboardUser(usersKey),
@@ -216,7 +217,7 @@ function tenantsFromConfig(
     checkKnownKeys(f, t, TENANT_CONFIG_KEYS);
     const name = (checkPlainObject(`${f}.serviceUser`, t.serviceUser ?? {}) as { name?: unknown })
       .name;
-    const usersKey = `tenantDashboardUsers.${String(name)}[0]`;
+    const usersKey = `tenantDashboardUsers.${String(name)}`;
     const traefik = traefikFromConfig(
       `${f}.traefik`,
       t.traefik,
@@ -224,9 +225,7 @@ function tenantsFromConfig(
         dashboardUsers?.apply((all) => {
           const users = all?.[String(name)];
           if (!Array.isArray(users) || users.length === 0)
-            throw new Error(
-              `tenantDashboardUsers.${String(name)}: missing; set it with ${setDashboardUser(usersKey)}`,
-            );
+            throw new Error(`${usersKey}: missing; set it with ${setDashboardUser(usersKey)}`);
           return users;
         }),
       usersKey,
@@ -261,7 +260,7 @@ export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
     "traefik",
     get<Record<string, unknown>>("traefik"),
     () => cfg.getSecretObject("traefikDashboardUsers") as pulumi.Output<string[]> | undefined,
-    "traefikDashboardUsers[0]",
+    "traefikDashboardUsers",
   );
   const dockerIdentityFile = get<string>("dockerIdentityFile");
   return {

@@ -194,23 +194,8 @@ export function secretProblems(stack: string, dir = join(ROOT, "stacks")): Secre
         );
     }
   }
-  const traefik = get("traefik");
-  const users = get("traefikDashboardUsers");
-  if (isMapping(traefik) && traefik.dashboard !== undefined) {
-    if (users === undefined)
-      unset.push(
-        `traefikDashboardUsers: pulumi config set --secret --path 'traefikDashboardUsers[0]' "$(htpasswd -nbB admin <password>)" -s ${stack}`,
-      );
-    else if (!isSecure(users) && !(Array.isArray(users) && users.every(isSecure)))
-      clearText.push(
-        `traefikDashboardUsers is in clear text in ${file}: set it with pulumi config set --secret --path 'traefikDashboardUsers[0]' ... -s ${stack}`,
-      );
-  }
-  const tenantUsers = get("tenantDashboardUsers");
-  for (const name of tenantDashboards(declared)) {
-    const path = `tenantDashboardUsers.${name}`;
-    if (isSecure(tenantUsers)) continue; // one secret object: its content cannot be seen
-    const users = isMapping(tenantUsers) ? tenantUsers[name] : undefined;
+  // a dashboard's users (`path`: the secret key, or a tenant's entry in one): set, and secret
+  const dashboardUsers = (path: string, users: unknown) => {
     if (users === undefined)
       unset.push(
         `${path}: pulumi config set --secret --path '${path}[0]' "$(htpasswd -nbB admin <password>)" -s ${stack}`,
@@ -219,6 +204,17 @@ export function secretProblems(stack: string, dir = join(ROOT, "stacks")): Secre
       clearText.push(
         `${path} is in clear text in ${file}: set it with pulumi config set --secret --path '${path}[0]' ... -s ${stack}`,
       );
-  }
+  };
+  const traefik = get("traefik");
+  if (isMapping(traefik) && traefik.dashboard !== undefined)
+    dashboardUsers("traefikDashboardUsers", get("traefikDashboardUsers"));
+  const tenantUsers = get("tenantDashboardUsers");
+  // one secret object: its content cannot be seen
+  if (!isSecure(tenantUsers))
+    for (const name of tenantDashboards(declared))
+      dashboardUsers(
+        `tenantDashboardUsers.${name}`,
+        isMapping(tenantUsers) ? tenantUsers[name] : undefined,
+      );
   return { unset, clearText };
 }

@@ -130,7 +130,7 @@ ensure_range() {
   held=$(ids_held "$db" "$start" "$count")
   [ -z "$held" ] || die "the range $start:$count of $user in $file holds the $db id of $held: a container user of $user would be that account; give $user another range (serviceUser.subordinateIds.start) or that account another id"
   # nor its own id in another's range, for the same reason the other way round
-  own=$(if [ "$db" = passwd ]; then id -u "$user"; else id -g "$user"; fi)
+  if [ "$db" = passwd ]; then own=$uid; else own=$(id -g "$user"); fi
   holder=$(awk -F: -v u="$user" -v id="$uid" -v o="$own" \
     'NF == 3 && $1 != u && $1 != id && $2 <= o && o < $2 + $3 { printf "%s%s", sep, $1; sep = ", " }' "$file")
   [ -z "$holder" ] || die "$user's id $own lies in the range of $holder in $file: a container user of $holder would be $user; give $user another id (serviceUser.uid) or $holder another range"
