@@ -161,7 +161,7 @@ test("verify's Docker API reader connects as the user: its link to a root-only s
       });
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      child.on("exit", () => resolve(out));
+      child.on("close", () => resolve(out));
     });
   try {
     // as nobody: the kernel refuses the connect, the answer is never read

@@ -661,7 +661,7 @@ describe("the probe's Docker API reader against a fake daemon (the socket is the
         /* exited */
       }
     }, 50);
-    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    const code = await new Promise<number | null>((r) => child.on("close", r));
     clearInterval(poll);
     server.close();
     return { code, out, seconds: (Date.now() - t0) / 1000, peakKiB };

@@ -241,7 +241,7 @@ describe("socket_verdict on curl's own answers from real sockets", () => {
         socket,
       ]);
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      child.on("exit", () => resolve(out.trim()));
+      child.on("close", () => resolve(out.trim()));
     });
   }
 });
