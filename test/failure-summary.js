@@ -3,14 +3,38 @@
  * last output. A CI log that keeps only the head and the tail of a long VM run still shows what
  * failed and why. In a VM suite the first failure is usually the cause and the others follow
  * from it, so the first failures get their error's first lines and every other failed test one
- * line: the summary stays under ~70 lines however many fail.
+ * line: the summary stays under ~70 lines however many fail. Before it, when a test took a
+ * minute or more, the slowest tests with their times: a VM run's log shows where its time went.
  */
 const DETAILED = 3;
 const DETAIL_LINES = 12;
 const LISTED = 25;
+/** The slowest tests, when some took a minute or more (the VM suite): where its time goes. */
+const SLOWEST = 12;
+const SLOW_MS = 60_000;
 
 class FailureSummary {
   onRunComplete(_contexts, results) {
+    this.slowest(results);
+    this.failures(results);
+  }
+
+  slowest(results) {
+    const all = results.testResults.flatMap((f) =>
+      f.testResults.map((t) => ({ name: t.fullName, ms: t.duration ?? 0 })),
+    );
+    if (!all.some((t) => t.ms >= SLOW_MS)) return;
+    const total = all.reduce((sum, t) => sum + t.ms, 0);
+    const top = [...all].sort((a, b) => b.ms - a.ms).slice(0, SLOWEST);
+    const lines = [
+      `\nslowest ${top.length} of ${all.length} tests (all: ${(total / 1000).toFixed(0)} s):`,
+    ];
+    for (const t of top)
+      lines.push(`${(t.ms / 1000).toFixed(1).padStart(8)} s  ${t.name.slice(0, 110)}`);
+    process.stderr.write(`${lines.join("\n")}\n`);
+  }
+
+  failures(results) {
     const failed = [];
     for (const file of results.testResults) {
       if (file.testExecError)

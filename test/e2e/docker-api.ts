@@ -1,8 +1,10 @@
 /**
  * TEST-ONLY: the Docker Engine API of a host's service user, reached the way `@pulumi/docker`
  * reaches it: SSH as the service user, whose key is forced onto `docker system dial-stdio`.
- * Each request opens one exec channel (the forced command runs whatever we ask for) and
- * speaks HTTP/1.1 over it with Node's own client.
+ * Each exec channel (the forced command runs whatever we ask for) carries HTTP/1.1 with
+ * keep-alive, spoken by Node's own client: like the Docker client's connection helper, a
+ * channel serves request after request, so the guest starts `docker system dial-stdio` once
+ * per open connection, not once per request (in the emulated guest each start costs seconds).
  */
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
@@ -15,11 +17,60 @@ export interface ApiResponse {
   json<T = unknown>(): T;
 }
 
+/**
+ * An http.Agent whose connections are SSH exec channels. A channel is not a net.Socket: the
+ * agent's keep-alive bookkeeping on sockets (setKeepAlive, ref/unref) is skipped for it.
+ */
+class ChannelAgent extends http.Agent {
+  /** Channels opened so far (a test reads it: one per connection, not per request). */
+  opened = 0;
+
+  constructor(private readonly open: () => Promise<Duplex>) {
+    super({ keepAlive: true });
+  }
+
+  override createConnection(
+    _options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): undefined {
+    this.open().then(
+      (s) => {
+        this.opened++;
+        // what http's client and agent call on a socket, as no-ops on a channel
+        const stream = s as Duplex & Record<string, unknown>;
+        for (const m of ["setKeepAlive", "setNoDelay", "ref", "unref"]) stream[m] ??= () => stream;
+        stream.setTimeout ??= () => stream;
+        callback?.(null, s);
+      },
+      (e: Error) => callback?.(e, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+
+  override keepSocketAlive(): boolean {
+    return true;
+  }
+
+  override reuseSocket(): void {}
+}
+
 export class DockerApiOverSsh {
   private client?: Client;
   private ready?: Promise<Client>;
+  private readonly agent = new ChannelAgent(async () => {
+    const client = await this.connect();
+    return new Promise<Duplex>((resolve, reject) =>
+      // the command is ignored by the forced command; it is what the docker CLI would send
+      client.exec("docker system dial-stdio", (err, s) => (err ? reject(err) : resolve(s))),
+    );
+  });
 
   constructor(readonly target: SshTarget) {}
+
+  /** SSH exec channels opened so far, each one `docker system dial-stdio` in the guest. */
+  get channelsOpened(): number {
+    return this.agent.opened;
+  }
 
   private connect(): Promise<Client> {
     this.ready ??= new Promise((resolve, reject) => {
@@ -44,22 +95,16 @@ export class DockerApiOverSsh {
   }
 
   /** One API call. `body` objects are sent as JSON. */
-  async request(method: string, path: string, body?: unknown): Promise<ApiResponse> {
-    const client = await this.connect();
-    const stream = await new Promise<Duplex>((resolve, reject) =>
-      // the command is ignored by the forced command; it is what the docker CLI would send
-      client.exec("docker system dial-stdio", (err, s) => (err ? reject(err) : resolve(s))),
-    );
+  request(method: string, path: string, body?: unknown): Promise<ApiResponse> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
           method,
           path,
-          createConnection: () => stream as unknown as import("node:net").Socket,
+          agent: this.agent,
           headers: {
             Host: "docker",
-            Connection: "close",
             ...(payload
               ? { "Content-Type": "application/json", "Content-Length": payload.length }
               : {}),
@@ -69,7 +114,6 @@ export class DockerApiOverSsh {
           let data = "";
           res.on("data", (d: Buffer) => (data += d.toString("utf8")));
           res.on("end", () => {
-            stream.destroy();
             resolve({
               status: res.statusCode ?? 0,
               body: data,
@@ -79,8 +123,8 @@ export class DockerApiOverSsh {
         },
       );
       // not req.setTimeout: it calls socket.setTimeout, which an SSH channel does not have
+      // (destroying the request destroys its channel: it is never reused mid-answer)
       const timer = setTimeout(() => {
-        stream.destroy();
         req.destroy(new Error(`${method} ${path}: timed out`));
       }, 120_000);
       req.on("error", (e) => {
@@ -101,6 +145,7 @@ export class DockerApiOverSsh {
   }
 
   end(): void {
+    this.agent.destroy();
     this.client?.end();
     this.ready = undefined;
   }

@@ -38,7 +38,7 @@ old=$(cat "$(dirname "$0")/marker")
 exec awk -v old="$old" -v new="$new" '{ i = index($0, old); if (i == 1) $0 = new substr($0, length(old) + 1); print }' "$(dirname "$0")/stdout"
 `;
 
-function waitForPort(port: number, timeoutMs: number): Promise<void> {
+export function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -57,6 +57,43 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
+/**
+ * One OpenSSH sshd on 127.0.0.1:`port` (root only), its files in `dir` (`sshd_<name>`,
+ * `host_<name>`), accepting the keys in `dir/authorized_keys`, every session forced onto
+ * `forceCommand`. Wait for it with `waitForPort`.
+ */
+export function startSshd(
+  dir: string,
+  name: string,
+  port: number,
+  forceCommand: string,
+): { process: ChildProcess; hostKey: string } {
+  const key = join(dir, `host_${name}`);
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  const config = join(dir, `sshd_${name}`);
+  writeFileSync(
+    config,
+    [
+      `ListenAddress 127.0.0.1:${port}`,
+      `HostKey ${key}`,
+      `PidFile ${dir}/sshd_${name}.pid`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "StrictModes no",
+      `ForceCommand ${forceCommand}`,
+      "MaxStartups 100:30:200",
+      "LogLevel ERROR",
+    ].join("\n") + "\n",
+  );
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" });
+  const hostKey = readFileSync(`${key}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+  return { process: child, hostKey };
+}
+
 /** Starts `count` sshd instances on 127.0.0.1 from `firstPort`, each replaying `probe`. */
 export async function startFakeFleet(
   count: number,
@@ -66,7 +103,6 @@ export async function startFakeFleet(
   if (process.getuid?.() !== 0) throw new Error("the fake fleet needs root (sshd)");
   const dir = mkdtempSync(join(tmpdir(), "hd-fleet-"));
   chmodSync(dir, 0o755);
-  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   writeFileSync(join(dir, "marker"), probe.marker);
   writeFileSync(join(dir, "stdout"), probe.stdout);
   writeFileSync(join(dir, "replay"), REPLAY, { mode: 0o755 });
@@ -81,29 +117,9 @@ export async function startFakeFleet(
   try {
     for (let i = 0; i < count; i++) {
       const port = firstPort + i;
-      const key = join(dir, `host_${i}`);
-      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-      const config = join(dir, `sshd_${i}`);
-      writeFileSync(
-        config,
-        [
-          `ListenAddress 127.0.0.1:${port}`,
-          `HostKey ${key}`,
-          `PidFile ${dir}/sshd_${i}.pid`,
-          `AuthorizedKeysFile ${dir}/authorized_keys`,
-          "PermitRootLogin prohibit-password",
-          "PasswordAuthentication no",
-          "KbdInteractiveAuthentication no",
-          "UsePAM no",
-          "StrictModes no",
-          `ForceCommand ${dir}/replay`,
-          "MaxStartups 100:30:200",
-          "LogLevel ERROR",
-        ].join("\n") + "\n",
-      );
-      procs.push(spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: "ignore" }));
-      const pub = readFileSync(`${key}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
-      hosts.push({ port, hostKey: pub });
+      const sshd = startSshd(dir, `${i}`, port, `${dir}/replay`);
+      procs.push(sshd.process);
+      hosts.push({ port, hostKey: sshd.hostKey });
     }
     await Promise.all(hosts.map((h) => waitForPort(h.port, 10_000)));
   } catch (e) {
