@@ -19,7 +19,9 @@ export interface ApiResponse {
 
 /**
  * An http.Agent whose connections are SSH exec channels. A channel is not a net.Socket: the
- * agent's keep-alive bookkeeping on sockets (setKeepAlive, ref/unref) is skipped for it.
+ * socket methods the agent and the client call are no-ops on it, and keeping it alive skips
+ * the agent's keep-alive timer (Node's own `reuseSocket` still runs: it removes the listener
+ * a free socket gets, which would otherwise pile up one per request).
  */
 class ChannelAgent extends http.Agent {
   /** Channels opened so far (a test reads it: one per connection, not per request). */
@@ -51,7 +53,11 @@ class ChannelAgent extends http.Agent {
     return true;
   }
 
-  override reuseSocket(): void {}
+  /** The most 'error' listeners any open channel holds (a test reads it: none pile up). */
+  get mostErrorListeners(): number {
+    const all = [...Object.values(this.freeSockets), ...Object.values(this.sockets)].flat();
+    return Math.max(0, ...all.map((c) => c?.listenerCount("error") ?? 0));
+  }
 }
 
 export class DockerApiOverSsh {
@@ -66,6 +72,11 @@ export class DockerApiOverSsh {
   });
 
   constructor(readonly target: SshTarget) {}
+
+  /** The most 'error' listeners an open channel holds. */
+  get mostErrorListeners(): number {
+    return this.agent.mostErrorListeners;
+  }
 
   /** SSH exec channels opened so far, each one `docker system dial-stdio` in the guest. */
   get channelsOpened(): number {
