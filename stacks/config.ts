@@ -18,6 +18,7 @@ import type {
   TraefikSettings,
 } from "../components";
 import { TENANT_KEYS } from "../components/hardened-docker-host";
+import { setDashboardUserCommand } from "./stack-file";
 import {
   InvalidArgument,
   checkArray,
@@ -167,10 +168,6 @@ const TENANT_CONFIG_KEYS = [
 
 type DashboardUsers = pulumi.Output<Record<string, string[]>> | undefined;
 
-/** The command that sets a dashboard's first user (`key` e.g. `traefikDashboardUsers`). */
-const setDashboardUser = (key: string) =>
-  `pulumi config set --secret --path '${key}[0]' "$(htpasswd -nbB admin <password>)"`;
-
 /**
  * A Traefik's settings from stack config (`field` "traefik" or "tenants[<i>].traefik"), its
  * dashboard users from `users`, read from the secret `usersKey` (a key, or a tenant's entry
@@ -192,7 +189,7 @@ function traefikFromConfig(
       `${field}.dashboard.users`,
       "(not shown)",
       `set in the secret key ${usersKey}, never in clear in the stack file`,
-      setDashboardUser(usersKey),
+      setDashboardUserCommand(usersKey),
     );
   const secret = users();
   if (!secret)
@@ -200,7 +197,7 @@ function traefikFromConfig(
       usersKey,
       undefined,
       "htpasswd lines for the dashboard (a secret list)",
-      setDashboardUser(usersKey),
+      setDashboardUserCommand(usersKey),
     );
   return { ...t, dashboard: { ...dashboard, users: secret } } as TraefikSettings;
 }
@@ -225,7 +222,9 @@ function tenantsFromConfig(
         dashboardUsers?.apply((all) => {
           const users = all?.[String(name)];
           if (!Array.isArray(users) || users.length === 0)
-            throw new Error(`${usersKey}: missing; set it with ${setDashboardUser(usersKey)}`);
+            throw new Error(
+              `${usersKey}: missing; set it with ${setDashboardUserCommand(usersKey)}`,
+            );
           return users;
         }),
       usersKey,

@@ -160,6 +160,13 @@ const isMapping = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
+ * The command that sets a dashboard's first user (`key`: the secret key, e.g.
+ * `traefikDashboardUsers`, or a tenant's entry in one).
+ */
+export const setDashboardUserCommand = (key: string) =>
+  `pulumi config set --secret --path '${key}[0]' "$(htpasswd -nbB admin <password>)"`;
+
+/**
  * What `pulumi up` would refuse (or regret) about a stack file's secrets: the private key or a
  * declared secret environment value never set, a dashboard without users, and any of them
  * written in clear text (a private key committed to the repository).
@@ -196,10 +203,7 @@ export function secretProblems(stack: string, dir = join(ROOT, "stacks")): Secre
   }
   // a dashboard's users (`path`: the secret key, or a tenant's entry in one): set, and secret
   const dashboardUsers = (path: string, users: unknown) => {
-    if (users === undefined)
-      unset.push(
-        `${path}: pulumi config set --secret --path '${path}[0]' "$(htpasswd -nbB admin <password>)" -s ${stack}`,
-      );
+    if (users === undefined) unset.push(`${path}: ${setDashboardUserCommand(path)} -s ${stack}`);
     else if (!isSecure(users) && !(Array.isArray(users) && users.every(isSecure)))
       clearText.push(
         `${path} is in clear text in ${file}: set it with pulumi config set --secret --path '${path}[0]' ... -s ${stack}`,

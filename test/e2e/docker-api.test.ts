@@ -3,13 +3,12 @@
  * forced command relays to an HTTP server on a unix socket, as `docker system dial-stdio`
  * relays to the daemon's socket. No VM; needs root (sshd).
  */
-import { spawnSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DockerApiOverSsh } from "./docker-api";
-import { startSshd, waitForPort } from "./fake-fleet";
+import { authorizeClientKey, startSshd, waitForPort } from "./fake-fleet";
 
 const PORT = 23900;
 /** The forced command: one line in `starts` per session, then stdin/stdout <-> the socket. */
@@ -44,8 +43,7 @@ beforeAll(async () => {
     res.end(JSON.stringify({ method: req.method, url: req.url }));
   });
   await new Promise<void>((r) => server.listen(join(dir, "api.sock"), r));
-  spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client")]);
-  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client.pub")));
+  const privateKey = authorizeClientKey(dir);
   const sshd = startSshd(dir, "api", PORT, join(dir, "relay"));
   stop = () => {
     sshd.process.kill("SIGTERM");
@@ -57,7 +55,7 @@ beforeAll(async () => {
     host: "127.0.0.1",
     port: PORT,
     user: "root",
-    privateKey: readFileSync(join(dir, "client"), "utf8"),
+    privateKey,
     hostKey: sshd.hostKey,
   });
 });

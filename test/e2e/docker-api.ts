@@ -40,8 +40,8 @@ class ChannelAgent extends http.Agent {
         this.opened++;
         // what http's client and agent call on a socket, as no-ops on a channel
         const stream = s as Duplex & Record<string, unknown>;
-        for (const m of ["setKeepAlive", "setNoDelay", "ref", "unref"]) stream[m] ??= () => stream;
-        stream.setTimeout ??= () => stream;
+        for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"])
+          stream[m] ??= () => stream;
         callback?.(null, s);
       },
       (e: Error) => callback?.(e, undefined as unknown as Duplex),
@@ -133,7 +133,7 @@ export class DockerApiOverSsh {
           });
         },
       );
-      // not req.setTimeout: it calls socket.setTimeout, which an SSH channel does not have
+      // not req.setTimeout: it calls socket.setTimeout, a no-op on an SSH channel (above)
       // (destroying the request destroys its channel: it is never reused mid-answer)
       const timer = setTimeout(() => {
         req.destroy(new Error(`${method} ${path}: timed out`));

@@ -57,6 +57,13 @@ export function waitForPort(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
+/** A client key pair in `dir` whose public half `startSshd`'s sshd accepts; its private key. */
+export function authorizeClientKey(dir: string): string {
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client")]);
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client.pub")));
+  return readFileSync(join(dir, "client"), "utf8");
+}
+
 /**
  * One OpenSSH sshd on 127.0.0.1:`port` (root only), its files in `dir` (`sshd_<name>`,
  * `host_<name>`), accepting the keys in `dir/authorized_keys`, every session forced onto
@@ -106,8 +113,7 @@ export async function startFakeFleet(
   writeFileSync(join(dir, "marker"), probe.marker);
   writeFileSync(join(dir, "stdout"), probe.stdout);
   writeFileSync(join(dir, "replay"), REPLAY, { mode: 0o755 });
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client")]);
-  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client.pub")));
+  const privateKey = authorizeClientKey(dir);
   const procs: ChildProcess[] = [];
   const hosts: FakeHost[] = [];
   const stop = () => {
@@ -126,5 +132,5 @@ export async function startFakeFleet(
     stop();
     throw e;
   }
-  return { hosts, privateKey: readFileSync(join(dir, "client"), "utf8"), stop };
+  return { hosts, privateKey, stop };
 }
