@@ -12,7 +12,10 @@ module.exports = {
       // and a temporary directory of its own, removed at the end (HD_KEEP_TMP=1 keeps it)
       globalTeardown: "<rootDir>/test/tmp-teardown.ts",
       transform: { "^.+\\.ts$": tsJest },
-      testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
+      testMatch: [
+        "<rootDir>/test/unit/**/*.test.ts",
+        "<rootDir>/{components,stacks,cli}/**/*.test.ts",
+      ],
     },
     {
       displayName: "e2e",

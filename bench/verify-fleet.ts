@@ -1,6 +1,6 @@
 /**
  * `sudo npx tsx bench/verify-fleet.ts [--hosts 20] [--concurrency 20] [--rounds 3]
- *   [--probe test/unit/fixtures/verify/converged.json] [--help]`
+ *   [--probe test/fixtures/verify/converged.json] [--help]`
  *
  * Times `hardened-docker verify --all-stacks` over a fleet of stand-in hosts on this machine:
  * one real sshd per host on a loopback port (test/e2e/fake-fleet.ts), each answering with a
@@ -135,7 +135,7 @@ const OPTIONS: readonly OptionSpec[] = [
   opt("concurrency", "<n>", "verify --concurrency (default: as many as hosts)"),
   opt("rounds", "<n>", "how many times the fleet is verified", { default: "3" }),
   opt("probe", "<file>", "a recorded probe output the hosts answer with", {
-    default: "test/unit/fixtures/verify/converged.json",
+    default: "test/fixtures/verify/converged.json",
   }),
   ...HELP_AND_VERSION,
 ];

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { nearest } from "../components/validate";
+import { nearest } from "../components/core/validate";
 
 /** One option: the parser's configuration and the usage text both come from it. */
 export interface OptionSpec {

@@ -20,7 +20,7 @@ import {
   unverifiedReport,
   verifyHost,
 } from "../components/verify";
-import { InvalidArgument } from "../components/validate";
+import { InvalidArgument } from "../components/core/validate";
 import {
   HELP_AND_VERSION,
   OptionSpec,

@@ -8,7 +8,7 @@
  * `dev.hardened-docker.exception.capabilities`.
  */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { exposesApiSocket } from "../components/socket-exposure";
+import { exposesApiSocket } from "../components/socket-proxy/exposure";
 
 export const CONTAINER = "docker:index/container:Container";
 export const REMOTE_COMMAND = "command:remote:Command";

@@ -17,14 +17,14 @@ import type {
   TenantArgs,
   TraefikSettings,
 } from "../components";
-import { TENANT_KEYS } from "../components/hardened-docker-host";
+import { TENANT_KEYS } from "../components/host/hardened-docker-host";
 import { setDashboardUserCommand } from "./stack-file";
 import {
   InvalidArgument,
   checkArray,
   checkKnownKeys,
   checkPlainObject,
-} from "../components/validate";
+} from "../components/core/validate";
 
 /** What the program needs from `pulumi.Config` (so tests can pass a plain object). */
 export interface ConfigSource {

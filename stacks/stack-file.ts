@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { YAMLError, parse } from "yaml";
-import { checkArray, checkPlainObject } from "../components/validate";
+import { checkArray, checkPlainObject } from "../components/core/validate";
 
 const ROOT = join(__dirname, "..");
 

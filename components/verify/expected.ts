@@ -7,14 +7,14 @@ import {
   checkSliceLimits,
   environmentFilePath,
   validateHostDeclaration,
-} from "../hardened-docker-host";
-import { SOCKET_PROXY_PORT, renderSocketProxyConfig } from "../render/socket-proxy";
-import { resolveDockerSettings } from "../rootless-docker";
-import type { SliceLimits } from "../scripts/slice-limits";
-import { resolveServiceUser } from "../service-user";
-import { resolveSocketProxy } from "../socket-proxy";
-import { resolveTraefik } from "../traefik";
-import { checkArray, checkKnownKeys, checkNumber, checkPlainObject } from "../validate";
+} from "../host/hardened-docker-host";
+import { SOCKET_PROXY_PORT, renderSocketProxyConfig } from "../socket-proxy/render";
+import { resolveDockerSettings } from "../rootless-docker/rootless-docker";
+import type { SliceLimits } from "../systemd-unit/slice-limits";
+import { resolveServiceUser } from "../service-user/service-user";
+import { resolveSocketProxy } from "../socket-proxy/socket-proxy";
+import { resolveTraefik } from "../traefik/traefik";
+import { checkArray, checkKnownKeys, checkNumber, checkPlainObject } from "../core/validate";
 
 /**
  * What one service user should look like (the host's own, or a tenant's): derived from its

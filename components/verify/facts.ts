@@ -3,7 +3,7 @@
  * output. Whatever a section lacks becomes an absent fact, never an exception: a half-broken
  * host must still produce a report.
  */
-import { IsolationFacts, parseIsolation } from "./facts-isolation";
+import { IsolationFacts, parseIsolation } from "../tenants/facts";
 import { ROOTFUL_UNITS, tenantSectionPrefix } from "./probe";
 
 export interface SubordinateRange {

@@ -5,4 +5,4 @@ export * from "./probe";
 export * from "./verify-host";
 export { SshConnectError, hostKeyMatches } from "./ssh";
 export * from "./format";
-export { FAILURE_MODES } from "./checks-apps";
+export { FAILURE_MODES } from "../app-service/checks";

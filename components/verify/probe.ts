@@ -9,9 +9,9 @@
  * may open it; perl-base is essential on Debian/Ubuntu; without perl the docker CLI is used),
  * and the slow parts run in parallel.
  */
-import { AS_USER_FUNCTION, shellQuote, shellWords } from "../shell";
-import { SOCKET_PROXY_PORT } from "../render/socket-proxy";
-import { ISOLATION_PROBE } from "./probe-isolation";
+import { AS_USER_FUNCTION, shellQuote, shellWords } from "../core/shell";
+import { SOCKET_PROXY_PORT } from "../socket-proxy/render";
+import { ISOLATION_PROBE } from "../tenants/probe";
 
 /** What the probe reads of one service user (the host's own, or a tenant's). */
 export interface UserProbeTarget {

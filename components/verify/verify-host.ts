@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import type { ConnectConfig } from "ssh2";
 import { execOnce, hostKeyMatches } from "./ssh";
 import { resolveCauses } from "./check";
-import { appChecks } from "./checks-apps";
-import { containerChecks } from "./checks-containers";
-import { hostChecks } from "./checks-host";
-import { CheckedUser, asTenant, isolationChecks, tenantCheckId } from "./checks-tenants";
+import { appChecks } from "../app-service/checks";
+import { containerChecks } from "../socket-proxy/checks";
+import { hostChecks } from "../rootless-docker/checks";
+import { CheckedUser, asTenant, isolationChecks, tenantCheckId } from "../tenants/checks";
 import type { UserExpectation, VerifyExpectation } from "./expected";
 import { HostFacts, parseFacts } from "./facts";
 import { ProbeTarget, UserProbeTarget, parseSections, probeCommand, probeScript } from "./probe";
@@ -17,7 +17,7 @@ import {
   checkKnownKeys,
   checkOneOf,
   checkPlainObject,
-} from "../validate";
+} from "../core/validate";
 
 /** How `verify` reaches a host: the admin login, as for the components, but plain values. */
 export interface VerifyConnection {

@@ -21,11 +21,11 @@ import type { DockerState } from "./docker-engine";
 import { buildImage, HOST_KEY, TestVm } from "../vm/vm";
 import { toolchainBinary } from "../toolchain/toolchain";
 import { sshExec } from "../vm/ssh";
-import { remoteScript, shellQuote } from "../../components/shell";
-import { serviceUserCreateScript } from "../../components/scripts/service-user";
-import { foreignUnitsPreflight } from "../../components/scripts/systemd";
-import { sshReadyCommand } from "../../components/connection";
-import { dockerSshOptions } from "../../components/docker-api";
+import { remoteScript, shellQuote } from "../../components/core/shell";
+import { serviceUserCreateScript } from "../../components/service-user/script";
+import { foreignUnitsPreflight } from "../../components/systemd-unit/script";
+import { sshReadyCommand } from "../../components/core/connection";
+import { dockerSshOptions } from "../../components/service-user/docker-api";
 import { VerifyConnection, renderTable, verifyHost } from "../../components/verify";
 import {
   BREAKAGES,
@@ -829,7 +829,7 @@ const adminLogin = (): VerifyConnection => ({
   privateKey: vm.privateKey,
 });
 const declared = () => expectationOf(stackConfig());
-/** HD_VERIFY_RECORD=<dir>: keep the raw probe outputs (test/unit/fixtures/verify is made of them). */
+/** HD_VERIFY_RECORD=<dir>: keep the raw probe outputs (test/fixtures/verify is made of them). */
 const recordAs = (label: string) =>
   process.env.HD_VERIFY_RECORD
     ? {

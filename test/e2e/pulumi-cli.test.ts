@@ -17,7 +17,7 @@ import { ed25519KeyPair } from "../keys";
 import { parse } from "yaml";
 import { toolchainBinary } from "../toolchain/toolchain";
 import { CONFIG_KEYS } from "../../stacks/config";
-import { planInIsolation } from "../unit/helpers/plan";
+import { planInIsolation } from "../helpers/plan";
 import { planInputFromStackFile } from "../../stacks/stack-file";
 
 const ROOT = join(__dirname, "..", "..");

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import {
   serviceUserCreateScript,
   ServiceUserScriptArgs,
-} from "../../components/scripts/service-user";
-import { remoteScript, shellQuote } from "../../components/shell";
+} from "../../components/service-user/script";
+import { remoteScript, shellQuote } from "../../components/core/shell";
 
 /** Runs `setup` (shell), then the account step for `args`, in a namespace; /etc's id files after. */
 function accountStep(setup: string, args: Partial<ServiceUserScriptArgs> & { name: string }) {

@@ -21,7 +21,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { remoteScript, shellQuote } from "../../components/shell";
+import { remoteScript, shellQuote } from "../../components/core/shell";
 import { DOCKER_API_PERL } from "../../components/verify/probe";
 
 const NOBODY = 65534;

@@ -11,11 +11,11 @@ import { join } from "node:path";
 import { benchFleet, describeRun } from "../../bench/verify-fleet";
 import { verifyHost } from "../../components/verify";
 import { RecordedProbe, startFakeFleet } from "./fake-fleet";
-import { e2eExpectation } from "../unit/helpers/verify";
+import { e2eExpectation } from "../helpers/verify";
 
 jest.setTimeout(5 * 60_000);
 const probe = JSON.parse(
-  readFileSync(join(__dirname, "..", "unit", "fixtures", "verify", "converged.json"), "utf8"),
+  readFileSync(join(__dirname, "..", "fixtures", "verify", "converged.json"), "utf8"),
 ) as RecordedProbe;
 
 test("20 hosts verified in parallel by `verify --all-stacks`: every host passes", async () => {

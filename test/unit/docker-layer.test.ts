@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { byName, isSecret, recorded, reset, settle, valueOf } from "./helpers/mocks";
+import { byName, isSecret, recorded, reset, settle, valueOf } from "../helpers/mocks";
 import {
   HardenedDockerHost,
   HardenedDockerHostArgs,
@@ -16,7 +16,7 @@ import {
   resolveTraefik,
   traefikArgs,
 } from "../../components";
-import { HOST_KEY, SECRET_VALUE, edgeArgs } from "./helpers/fixtures";
+import { HOST_KEY, SECRET_VALUE, edgeArgs } from "../helpers/fixtures";
 
 const CONTAINER = "docker:index/container:Container";
 const NETWORK = "docker:index/network:Network";

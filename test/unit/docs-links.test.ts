@@ -183,7 +183,7 @@ describe("the checks themselves", () => {
     const md =
       "`stacks/Pulumi.example.yaml` `.github/workflows/preview.yml` `stacks/Pulumi.<host>.yaml` " +
       "`/var/run/docker.sock` `~/.ssh/id.pub` `docker.io/library/haproxy:3.2` `github.com/a/b.go` " +
-      "`test/unit/fixtures/verify/` `npm run plan -- --all` `.vm/id_ed25519`";
+      "`test/fixtures/verify/` `npm run plan -- --all` `.vm/id_ed25519`";
     expect(quotedRepoPaths(md)).toEqual([
       "stacks/Pulumi.example.yaml",
       ".github/workflows/preview.yml",

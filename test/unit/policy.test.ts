@@ -17,8 +17,8 @@ import {
   sshHostKeyPinned,
   traefikNotExposedByDefault,
 } from "../../policy/policies";
-import { planInIsolation } from "./helpers/plan";
-import { socketMounts } from "../../components/verify/checks-containers";
+import { planInIsolation } from "../helpers/plan";
+import { socketMounts } from "../../components/socket-proxy/checks";
 import { planInputFromStackFile } from "../../stacks/stack-file";
 
 jest.setTimeout(60_000);

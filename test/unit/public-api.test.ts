@@ -10,7 +10,7 @@ import { join } from "node:path";
 import ts from "typescript";
 import { renderPlanText } from "../../stacks/plan";
 import { planInputFromStackFile } from "../../stacks/stack-file";
-import { planInIsolation } from "./helpers/plan";
+import { planInIsolation } from "../helpers/plan";
 
 const ROOT = join(__dirname, "..", "..");
 const GOLDEN = join(ROOT, "test", "fixtures", "public-api");

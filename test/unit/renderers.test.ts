@@ -12,7 +12,7 @@ import {
   renderSystemdUnit,
   rootlessDockerUnit,
 } from "../../components";
-import { fullArgs } from "./helpers/fixtures";
+import { fullArgs } from "../helpers/fixtures";
 
 const provisioner = () =>
   renderSystemdUnit(

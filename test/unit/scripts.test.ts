@@ -2,24 +2,24 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { byName, recorded, reset, settle } from "./helpers/mocks";
+import { byName, recorded, reset, settle } from "../helpers/mocks";
 import { HardenedDockerHost, prerequisitePackages } from "../../components";
 import {
   daemonJsonCreateScript,
   daemonJsonDeleteScript,
   packagesCreateScript,
-} from "../../components/scripts/rootless-docker";
+} from "../../components/rootless-docker/script";
 import {
   deployKeysCreateScript,
   deployKeysDeleteScript,
   serviceUserCreateScript,
-} from "../../components/scripts/service-user";
-import { parseServiceUserReport } from "../../components/service-user";
-import { unitCreateScript, unitDeleteScript } from "../../components/scripts/systemd";
-import { remoteScript } from "../../components/shell";
+} from "../../components/service-user/script";
+import { parseServiceUserReport } from "../../components/service-user/service-user";
+import { unitCreateScript, unitDeleteScript } from "../../components/systemd-unit/script";
+import { remoteScript } from "../../components/core/shell";
 import { probeCommand } from "../../components/verify/probe";
-import { fullArgs, minimalArgs, tenantArgs } from "./helpers/fixtures";
-import { innerScript, shellcheck } from "./helpers/shellcheck";
+import { fullArgs, minimalArgs, tenantArgs } from "../helpers/fixtures";
+import { innerScript, shellcheck } from "../helpers/shellcheck";
 
 /** `bash -n` on the script inside a command string. */
 function syntaxErrors(commandLine: string): string {

@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { recorded, reset, settle } from "./helpers/mocks";
+import { recorded, reset, settle } from "../helpers/mocks";
 import {
   HardenedDockerHost,
   HardenedDockerHostArgs,
   environmentValueProblem,
 } from "../../components";
-import { fullArgs } from "./helpers/fixtures";
-import { resolveConnection } from "../../components/connection";
+import { fullArgs } from "../helpers/fixtures";
+import { resolveConnection } from "../../components/core/connection";
 import { resolveVerifyConnection } from "../../components/verify/verify-host";
 
 type Mutate = (a: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any

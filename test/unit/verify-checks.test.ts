@@ -1,6 +1,6 @@
 /**
  * verify's parsing and checks against probe outputs recorded on the test VM
- * (test/unit/fixtures/verify/, see its README), and synthetic variations of them: each
+ * (test/fixtures/verify/, see its README), and synthetic variations of them: each
  * recorded breakage must fail exactly its check, with the fix, and every other check that it
  * explains must be a WARN naming it.
  */
@@ -20,9 +20,9 @@ import {
   parseSubordinateIds,
   probeScript,
 } from "../../components/verify";
-import { journalTime, lineDiff, stripJournalPrefix } from "../../components/verify/checks-apps";
-import { shellcheck } from "./helpers/shellcheck";
-import { socketMounts } from "../../components/verify/checks-containers";
+import { journalTime, lineDiff, stripJournalPrefix } from "../../components/app-service/checks";
+import { shellcheck } from "../helpers/shellcheck";
+import { socketMounts } from "../../components/socket-proxy/checks";
 import {
   E2E_SERVICE,
   Probe,
@@ -32,7 +32,7 @@ import {
   notPassing,
   sectionOf,
   withSection,
-} from "./helpers/verify";
+} from "../helpers/verify";
 
 const converged = loadProbe("converged");
 const byId = (checks: CheckResult[], id: string) => {

@@ -22,7 +22,7 @@ import {
   readOptions,
   renderOptions,
 } from "../../cli/options";
-import { nearest } from "../../components/validate";
+import { nearest } from "../../components/core/validate";
 
 const ROOT = join(__dirname, "..", "..");
 const STATE = join(ROOT, ".vm");

@@ -1,0 +1,370 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { ConnectionArgs, resolveConnection } from "../core/connection";
+import { hostCommand } from "../core/host-command";
+import { DaemonConfig, renderDaemonJson } from "./daemon-json";
+import { PortDriver, rootlessDockerSocket, rootlessDockerUnit } from "./unit";
+import { renderSystemdUnit } from "../systemd-unit/render";
+import {
+  InstallMethod,
+  PACKAGES_DELETE_SCRIPT,
+  daemonJsonCreateScript,
+  daemonJsonDeleteScript,
+  kernelModulesCreateScript,
+  kernelModulesDeleteScript,
+  renderKernelModules,
+  daemonReadyCreateScript,
+  daemonReadyDeleteScript,
+  delegationCreateScript,
+  tenantDelegationCreateScript,
+  delegationDeleteScript,
+  packagesCreateScript,
+  renderSysctl,
+  rootfulOffCreateScript,
+  rootfulOffDeleteScript,
+  sysctlCreateScript,
+  sysctlDeleteScript,
+} from "./script";
+import { SystemdUnit } from "../systemd-unit/systemd-unit";
+import {
+  InvalidArgument,
+  checkBoolean,
+  checkInteger,
+  checkKnownKeys,
+  checkLinuxName,
+  checkOneOf,
+  checkPlainObject,
+  checkSha256,
+  checkVersion,
+  rethrowAsResourceError,
+} from "../core/validate";
+
+export const ROOTLESS_DOCKER_TYPE = "hardened-docker:docker:RootlessDocker";
+
+export interface DockerSettings {
+  /**
+   * `distro`: the distribution's packages (Debian/Ubuntu docker.io + rootlesskit, Fedora
+   * moby-engine). `docker-repo`: Docker's repository (docker-ce + docker-ce-rootless-extras).
+   * `static`: Docker's static binaries at a pinned `version`, checked against `sha256` and
+   * `rootlessExtrasSha256`.
+   * @default "distro"
+   */
+  readonly install?: InstallMethod;
+  /** Engine version: required for `static`, optional pin for `docker-repo`. */
+  readonly version?: string;
+  /** SHA-256 of `docker-<version>.tgz` (static only, required there). */
+  readonly sha256?: string;
+  /** SHA-256 of `docker-rootless-extras-<version>.tgz` (static only, required there). */
+  readonly rootlessExtrasSha256?: string;
+  /**
+   * Keys of the rootless daemon's daemon.json, merged over the defaults.
+   * @default { "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "3" }, "no-new-privileges": true } (icc stays Docker's default, on)
+   */
+  readonly daemonConfig?: DaemonConfig;
+  /**
+   * Sets `net.ipv4.ip_unprivileged_port_start` so rootless containers can publish ports
+   * from this number (80 lets Traefik bind 80/443). Host-wide: any user may then bind them.
+   * @default unset: the kernel default (1024) stays
+   */
+  readonly unprivilegedPortStart?: number;
+  /**
+   * rootlesskit port driver. `slirp4netns` keeps client source IPs (what access logs and IP
+   * allowlists need); `builtin` is faster but every client appears as the gateway.
+   * @default "slirp4netns"
+   */
+  readonly portDriver?: PortDriver;
+  /**
+   * Stop and mask the rootful docker.service, docker.socket and containerd.service and remove
+   * /var/run/docker.sock, so nothing falls back to a root daemon. Destroy restores them.
+   * @default true
+   */
+  readonly disableRootfulDaemon?: boolean;
+  /** How long to wait for the rootless daemon to answer. @default 180 */
+  readonly startTimeoutSeconds?: number;
+}
+
+export interface RootlessDockerArgs extends DockerSettings {
+  readonly connection: ConnectionArgs;
+  /** The service user that runs the daemon (must exist, with linger on). */
+  readonly user: string;
+  /** Its uid (for the socket path in `dockerHost`). */
+  readonly uid: pulumi.Input<number>;
+  /**
+   * Also run the host-wide steps: packages, cgroup delegation, sysctl, kernel modules, the
+   * rootful daemon off. A host's further tenants share them (false): their daemons get only
+   * daemon.json, the unit and the readiness check, and a check that their user manager has
+   * the delegated controllers. Pass the same install settings (a new Docker version restarts
+   * every daemon). @default true
+   */
+  readonly hostWide?: boolean;
+  /** Kernel modules the host's other daemons need loaded (host-wide steps). @default none */
+  readonly extraKernelModules?: readonly string[];
+}
+
+export interface ResolvedDockerSettings {
+  readonly install: InstallMethod;
+  readonly version?: string;
+  readonly sha256?: string;
+  readonly rootlessExtrasSha256?: string;
+  readonly daemonJson: string;
+  /** Kernel modules the daemon config needs loaded at boot (br_netfilter for icc: false). */
+  readonly kernelModules: readonly string[];
+  readonly unprivilegedPortStart?: number;
+  readonly portDriver: PortDriver;
+  readonly disableRootfulDaemon: boolean;
+  readonly startTimeoutSeconds: number;
+}
+
+const DOCKER_KEYS = [
+  "install",
+  "version",
+  "sha256",
+  "rootlessExtrasSha256",
+  "daemonConfig",
+  "unprivilegedPortStart",
+  "portDriver",
+  "disableRootfulDaemon",
+  "startTimeoutSeconds",
+];
+
+export function resolveDockerSettings(
+  args: DockerSettings,
+  field = "docker",
+): ResolvedDockerSettings {
+  const a = checkPlainObject(field, args);
+  checkKnownKeys(field, a, [
+    ...DOCKER_KEYS,
+    "connection",
+    "user",
+    "uid",
+    "hostWide",
+    "extraKernelModules",
+  ]);
+  const install = checkOneOf(`${field}.install`, args.install ?? "distro", [
+    "distro",
+    "docker-repo",
+    "static",
+  ] as const);
+  const version =
+    args.version === undefined ? undefined : checkVersion(`${field}.version`, args.version);
+  const sha256 =
+    args.sha256 === undefined ? undefined : checkSha256(`${field}.sha256`, args.sha256);
+  const extras =
+    args.rootlessExtrasSha256 === undefined
+      ? undefined
+      : checkSha256(`${field}.rootlessExtrasSha256`, args.rootlessExtrasSha256);
+  if (install === "static") {
+    if (!version)
+      throw new InvalidArgument(
+        `${field}.version`,
+        undefined,
+        "a pinned version for install: static",
+        "Set e.g. version: 27.5.1.",
+      );
+    if (!sha256)
+      throw new InvalidArgument(
+        `${field}.sha256`,
+        undefined,
+        "the SHA-256 of docker-<version>.tgz for install: static",
+        "Refusing to run unverified binaries as the daemon.",
+      );
+    if (!extras)
+      throw new InvalidArgument(
+        `${field}.rootlessExtrasSha256`,
+        undefined,
+        "the SHA-256 of docker-rootless-extras-<version>.tgz for install: static",
+      );
+  } else {
+    if (install === "distro" && version) {
+      throw new InvalidArgument(
+        `${field}.version`,
+        version,
+        "unset for install: distro (the distribution decides)",
+        "Use install: docker-repo or static to pin a version.",
+      );
+    }
+    if (sha256 || extras) {
+      throw new InvalidArgument(
+        sha256 ? `${field}.sha256` : `${field}.rootlessExtrasSha256`,
+        sha256 ?? extras,
+        "unset unless install is static",
+      );
+    }
+  }
+  const daemonJson = renderDaemonJson(
+    (args.daemonConfig ?? {}) as DaemonConfig,
+    `${field}.daemonConfig`,
+  );
+  const unprivilegedPortStart =
+    args.unprivilegedPortStart === undefined
+      ? undefined
+      : checkInteger(`${field}.unprivilegedPortStart`, args.unprivilegedPortStart, 0, 1024);
+  // icc: false makes dockerd restrict the default bridge with br_netfilter, which a rootless
+  // daemon cannot modprobe: measured on the test VM, it then fails to start after a reboot.
+  const kernelModules =
+    (JSON.parse(daemonJson) as DaemonConfig).icc === false ? ["br_netfilter"] : [];
+  return {
+    install,
+    version,
+    kernelModules,
+    sha256,
+    rootlessExtrasSha256: extras,
+    daemonJson,
+    unprivilegedPortStart,
+    portDriver: checkOneOf(`${field}.portDriver`, args.portDriver ?? "slirp4netns", [
+      "builtin",
+      "slirp4netns",
+    ] as const),
+    disableRootfulDaemon: checkBoolean(
+      `${field}.disableRootfulDaemon`,
+      args.disableRootfulDaemon ?? true,
+    ),
+    startTimeoutSeconds: checkInteger(
+      `${field}.startTimeoutSeconds`,
+      args.startTimeoutSeconds ?? 180,
+      10,
+      3600,
+    ),
+  };
+}
+
+/**
+ * Rootless Docker for one user: packages, cgroup delegation, optional low-port sysctl and
+ * kernel modules, daemon.json, the user-level docker.service, a readiness check that the
+ * daemon answers in rootless mode with the `rootless` CLI context current, and then the
+ * rootful daemon off. Steps run in that order, each depending on the one before: the rootful
+ * daemon is switched off only once the rootless one answers.
+ *
+ * Every change is an update of the step it concerns (its script runs again and converges the
+ * host), never a delete-then-create: a daemon.json change restarts the daemon, health-gated,
+ * and a value the daemon refuses puts the previous file back (see docs/changes.md).
+ */
+export class RootlessDocker extends pulumi.ComponentResource {
+  /** `unix:///run/user/<uid>/docker.sock` */
+  readonly dockerHost: pulumi.Output<string>;
+  /** The rendered daemon.json. */
+  readonly daemonJson: string;
+  readonly unit: SystemdUnit;
+  /** Depend on this to run after the daemon answers. */
+  readonly ready: command.remote.Command;
+  /** Stops and masks the rootful daemon, after `ready` (unless disableRootfulDaemon is false). */
+  readonly rootfulOff?: command.remote.Command;
+
+  constructor(name: string, args: RootlessDockerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(ROOTLESS_DOCKER_TYPE, name, {}, opts);
+    const { conn, user, s } = rethrowAsResourceError(this, () => ({
+      conn: resolveConnection(args.connection),
+      user: checkLinuxName("docker.user", args.user),
+      s: resolveDockerSettings(args),
+    }));
+    this.daemonJson = s.daemonJson;
+    const hostWide = args.hostWide ?? true;
+    const kernelModules = [...new Set([...s.kernelModules, ...(args.extraKernelModules ?? [])])];
+    // a further tenant's first step waits for what the component waits for (its linger)
+    let previous: pulumi.ResourceOptions["dependsOn"] = hostWide ? undefined : opts?.dependsOn;
+    const step = (role: string, c: Parameters<typeof hostCommand>[2]) => {
+      const created = hostCommand(`${name}-${role}`, conn, c, {
+        parent: this,
+        ...(previous ? { dependsOn: previous } : {}),
+      });
+      previous = [created];
+      return created;
+    };
+    const packages = packagesCreateScript(s);
+    if (hostWide) this.hostWideSteps(user, s, kernelModules, packages, step);
+    else
+      step("delegation", {
+        step: "cgroup delegation",
+        create: tenantDelegationCreateScript(user),
+        delete: ":",
+      });
+    step("daemon-json", {
+      step: "daemon.json",
+      create: daemonJsonCreateScript(user, s.startTimeoutSeconds),
+      delete: daemonJsonDeleteScript(user),
+      stdin: s.daemonJson,
+    });
+    this.unit = new SystemdUnit(
+      `${name}-daemon`,
+      {
+        connection: args.connection,
+        unitName: "docker.service",
+        scope: "user",
+        user,
+        sections: rootlessDockerUnit(s.portDriver),
+      },
+      { parent: this, dependsOn: previous ?? [] },
+    );
+    this.ready = hostCommand(
+      `${name}-ready`,
+      conn,
+      {
+        step: "rootless daemon ready",
+        create: daemonReadyCreateScript(user, s.startTimeoutSeconds, packages),
+        delete: daemonReadyDeleteScript(user),
+      },
+      { parent: this, dependsOn: [this.unit] },
+    );
+    // the rootful daemon goes only once the rootless one answers: if rootless never comes up,
+    // the host keeps the Docker it had
+    if (hostWide && s.disableRootfulDaemon) {
+      this.rootfulOff = hostCommand(
+        `${name}-rootful-off`,
+        conn,
+        {
+          step: "rootful docker off",
+          create: rootfulOffCreateScript(),
+          delete: rootfulOffDeleteScript(),
+        },
+        { parent: this, dependsOn: [this.ready] },
+      );
+    }
+    // resolves only once the daemon answers: a docker.Provider built on it must not dial earlier
+    this.dockerHost = pulumi
+      .all([args.uid, this.ready.stdout])
+      .apply(([uid]) => `unix://${rootlessDockerSocket(uid)}`);
+    this.registerOutputs({ dockerHost: this.dockerHost, daemonJson: this.daemonJson });
+  }
+
+  /** Packages, cgroup delegation, the low-port sysctl and kernel modules: once per host. */
+  private hostWideSteps(
+    user: string,
+    s: ResolvedDockerSettings,
+    kernelModules: readonly string[],
+    packages: string,
+    step: (role: string, c: Parameters<typeof hostCommand>[2]) => command.remote.Command,
+  ): void {
+    step("packages", {
+      step: "docker packages",
+      create: packages,
+      delete: PACKAGES_DELETE_SCRIPT,
+    });
+    const delegateConf = renderSystemdUnit({ Service: { Delegate: "cpu cpuset io memory pids" } });
+    const delegation = delegationCreateScript(user);
+    step("delegation", {
+      step: "cgroup delegation",
+      create: delegation,
+      delete: delegationDeleteScript(),
+      stdin: delegateConf,
+    });
+    if (s.unprivilegedPortStart !== undefined) {
+      const sysctl = renderSysctl(s.unprivilegedPortStart);
+      step("sysctl", {
+        step: "unprivileged ports",
+        create: sysctlCreateScript(),
+        delete: sysctlDeleteScript(),
+        stdin: sysctl,
+      });
+    }
+    if (kernelModules.length > 0) {
+      const modules = renderKernelModules(kernelModules);
+      const load = kernelModulesCreateScript(kernelModules);
+      step("kernel-modules", {
+        step: "kernel modules",
+        create: load,
+        delete: kernelModulesDeleteScript(),
+        stdin: modules,
+      });
+    }
+  }
+}
