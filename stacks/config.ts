@@ -17,7 +17,7 @@ import type {
   TenantArgs,
   TraefikSettings,
 } from "../components";
-import { TENANT_KEYS } from "../components/host/hardened-docker-host";
+import { TENANT_KEYS } from "../components/tenants/args";
 import { setDashboardUserCommand } from "./stack-file";
 import {
   InvalidArgument,

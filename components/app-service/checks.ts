@@ -1,5 +1,5 @@
 /** Checks of the app units: state, drift, exposure, EnvironmentFile, and how they reach Docker. */
-import { appServiceUnit } from "../host/hardened-docker-host";
+import { appServiceUnit } from "./unit";
 import { renderSystemdUnit } from "../systemd-unit/render";
 import { rootlessDockerSocket } from "../rootless-docker/unit";
 import type { ExpectedService, UserExpectation } from "../verify/expected";

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Privilege, remoteScript, shellQuote } from "./shell";
 import { InvalidArgument, checkLogin, checkKnownKeys, checkPlainObject } from "./validate";
+import { keysOf } from "./keys";
 
 /** How to reach a host over SSH. */
 export interface ConnectionArgs {
@@ -44,15 +45,15 @@ export interface HostConnection {
   readonly remote: command.types.input.remote.ConnectionArgs;
 }
 
-const CONNECTION_KEYS = [
-  "host",
-  "port",
-  "user",
-  "privateKey",
-  "hostKey",
-  "insecureIgnoreHostKey",
-  "sudo",
-];
+const CONNECTION_KEYS = keysOf<ConnectionArgs>()({
+  host: true,
+  port: true,
+  user: true,
+  privateKey: true,
+  hostKey: true,
+  insecureIgnoreHostKey: true,
+  sudo: true,
+});
 
 /**
  * Validates connection args and builds the `remote.Command` connection. The private key is

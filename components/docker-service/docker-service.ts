@@ -21,6 +21,7 @@ import {
   checkNumber,
   checkPlainObject,
 } from "../core/validate";
+import { keysOf } from "../core/keys";
 
 export { ROLE_LABEL } from "../core/labels";
 
@@ -93,7 +94,11 @@ export interface CanaryArgs {
 export function resolveCanary(field: string, args: CanaryArgs | undefined): CanaryHost | undefined {
   if (args === undefined) return undefined;
   const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, ["connection", "user", "timeoutSeconds"]);
+  checkKnownKeys(
+    field,
+    a,
+    keysOf<CanaryArgs>()({ connection: true, user: true, timeoutSeconds: true }),
+  );
   return {
     connection: resolveConnection(args.connection, `${field}.connection`),
     user: checkLinuxName(`${field}.user`, args.user),

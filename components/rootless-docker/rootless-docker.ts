@@ -38,6 +38,7 @@ import {
   checkVersion,
   rethrowAsResourceError,
 } from "../core/validate";
+import { keysOf } from "../core/keys";
 
 export const ROOTLESS_DOCKER_TYPE = "hardened-docker:docker:RootlessDocker";
 
@@ -115,31 +116,33 @@ export interface ResolvedDockerSettings {
   readonly startTimeoutSeconds: number;
 }
 
-const DOCKER_KEYS = [
-  "install",
-  "version",
-  "sha256",
-  "rootlessExtrasSha256",
-  "daemonConfig",
-  "unprivilegedPortStart",
-  "portDriver",
-  "disableRootfulDaemon",
-  "startTimeoutSeconds",
-];
+const DOCKER_KEYS = keysOf<DockerSettings>()({
+  install: true,
+  version: true,
+  sha256: true,
+  rootlessExtrasSha256: true,
+  daemonConfig: true,
+  unprivilegedPortStart: true,
+  portDriver: true,
+  disableRootfulDaemon: true,
+  startTimeoutSeconds: true,
+});
+
+/** What `RootlessDockerArgs` adds to `DockerSettings`. */
+const ARGS_KEYS = keysOf<Omit<RootlessDockerArgs, keyof DockerSettings>>()({
+  connection: true,
+  user: true,
+  uid: true,
+  hostWide: true,
+  extraKernelModules: true,
+});
 
 export function resolveDockerSettings(
   args: DockerSettings,
   field = "docker",
 ): ResolvedDockerSettings {
   const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, [
-    ...DOCKER_KEYS,
-    "connection",
-    "user",
-    "uid",
-    "hostWide",
-    "extraKernelModules",
-  ]);
+  checkKnownKeys(field, a, [...DOCKER_KEYS, ...ARGS_KEYS]);
   const install = checkOneOf(`${field}.install`, args.install ?? "distro", [
     "distro",
     "docker-repo",

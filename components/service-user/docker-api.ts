@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import type { HostConnection } from "../core/connection";
 import { checkAbsolutePath, checkKnownKeys, checkPlainObject } from "../core/validate";
+import { keysOf } from "../core/keys";
 
 export interface DockerApiSettings {
   /**
@@ -23,7 +24,7 @@ export function resolveDockerApiSettings(
   field = "dockerApi",
 ): DockerApiSettings {
   const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, ["identityFile"]);
+  checkKnownKeys(field, a, keysOf<DockerApiSettings>()({ identityFile: true }));
   return args.identityFile === undefined
     ? {}
     : { identityFile: checkAbsolutePath(`${field}.identityFile`, args.identityFile) };

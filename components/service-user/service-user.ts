@@ -21,6 +21,7 @@ import {
   checkPublicKey,
   rethrowAsResourceError,
 } from "../core/validate";
+import { keysOf } from "../core/keys";
 
 export const SERVICE_USER_TYPE = "hardened-docker:host:ServiceUser";
 
@@ -133,20 +134,22 @@ export function checkNotLoginUser(field: string, name: string, loginUser: string
     );
 }
 
+const SERVICE_USER_KEYS = keysOf<ServiceUserArgs>()({
+  name: true,
+  uid: true,
+  shell: true,
+  subordinateIds: true,
+  removeOnDestroy: true,
+  deployKeys: true,
+  connection: true,
+});
+
 export function resolveServiceUser(
   args: ServiceUserSettings,
   field = "serviceUser",
 ): ResolvedServiceUser {
   const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, [
-    "name",
-    "uid",
-    "shell",
-    "subordinateIds",
-    "removeOnDestroy",
-    "deployKeys",
-    "connection",
-  ]);
+  checkKnownKeys(field, a, SERVICE_USER_KEYS);
   const name = checkLinuxName(`${field}.name`, args.name);
   if (SYSTEM_ACCOUNTS.includes(name)) {
     throw new InvalidArgument(

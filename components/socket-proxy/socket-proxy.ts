@@ -22,6 +22,7 @@ import {
   checkPlainObject,
   rethrowAsResourceError,
 } from "../core/validate";
+import { keysOf } from "../core/keys";
 
 export const SOCKET_PROXY_TYPE = "hardened-docker:docker:SocketProxy";
 
@@ -70,17 +71,17 @@ export interface ResolvedSocketProxy extends ResolvedServiceSettings {
   readonly policy: ResolvedProxyPolicy;
 }
 
-const SETTINGS_KEYS = [
-  "enabled",
-  "allow",
-  "apiVersionPrefix",
-  "image",
-  "cpus",
-  "memoryMiB",
-  "containerName",
-  "networkName",
-  "dockerSocket",
-];
+const SETTINGS_KEYS = keysOf<Omit<SocketProxyArgs, "canary">>()({
+  enabled: true,
+  allow: true,
+  apiVersionPrefix: true,
+  image: true,
+  cpus: true,
+  memoryMiB: true,
+  containerName: true,
+  networkName: true,
+  dockerSocket: true,
+});
 
 export function resolveSocketProxy(
   args: SocketProxySettings,

@@ -1,4 +1,6 @@
+import { checkInteger, checkKnownKeys, checkPlainObject } from "../core/validate";
 import { shellQuote } from "../core/shell";
+import { keysOf } from "../core/keys";
 
 /**
  * Limits on one service user's `user-<uid>.slice`: what its systemd user manager runs (its
@@ -15,6 +17,27 @@ export interface SliceLimits {
   readonly memoryMiB?: number;
   /** Processes and threads (`TasksMax=`). */
   readonly tasks?: number;
+}
+
+/** Validates `SliceLimits` under `field`. */
+export function checkSliceLimits(field: string, value: unknown): SliceLimits {
+  const l = checkPlainObject(field, value);
+  checkKnownKeys(
+    field,
+    l,
+    keysOf<SliceLimits>()({ cpuPercent: true, memoryMiB: true, tasks: true }),
+  );
+  return {
+    ...(l.cpuPercent !== undefined
+      ? { cpuPercent: checkInteger(`${field}.cpuPercent`, l.cpuPercent, 1, 100_000) }
+      : {}),
+    ...(l.memoryMiB !== undefined
+      ? { memoryMiB: checkInteger(`${field}.memoryMiB`, l.memoryMiB, 128, 16_777_216) }
+      : {}),
+    ...(l.tasks !== undefined
+      ? { tasks: checkInteger(`${field}.tasks`, l.tasks, 64, 4_194_304) }
+      : {}),
+  };
 }
 
 const HEADER = "# Managed by hardened-docker (Pulumi): limits of this service user's slice.";

@@ -29,6 +29,7 @@ import {
   checkPort,
   rethrowAsResourceError,
 } from "../core/validate";
+import { keysOf } from "../core/keys";
 
 export const TRAEFIK_TYPE = "hardened-docker:docker:Traefik";
 
@@ -108,22 +109,22 @@ export interface ResolvedTraefik extends ResolvedServiceSettings {
   readonly extraArgs: string[];
 }
 
-const KEYS = [
-  "enabled",
-  "image",
-  "httpPort",
-  "httpsPort",
-  "bindAddress",
-  "dashboard",
-  "logLevel",
-  "extraArgs",
-  "cpus",
-  "memoryMiB",
-  "containerName",
-  "networkName",
-  "proxy",
-  "unprivilegedPortStart",
-];
+const KEYS = keysOf<Omit<TraefikArgs, "canary">>()({
+  enabled: true,
+  image: true,
+  httpPort: true,
+  httpsPort: true,
+  bindAddress: true,
+  dashboard: true,
+  logLevel: true,
+  extraArgs: true,
+  cpus: true,
+  memoryMiB: true,
+  containerName: true,
+  networkName: true,
+  proxy: true,
+  unprivilegedPortStart: true,
+});
 
 /**
  * Validates Traefik settings. `unprivilegedPortStart` is the rootless daemon's setting

@@ -1,13 +1,8 @@
-import {
-  AppServiceArgs,
-  HardenedDockerHostArgs,
-  PortRange,
-  TenantArgs,
-  checkPortRange,
-  checkSliceLimits,
-  environmentFilePath,
-  validateHostDeclaration,
-} from "../host/hardened-docker-host";
+import { AppServiceArgs } from "../app-service/args";
+import { environmentFilePath } from "../app-service/unit";
+import { HardenedDockerHostArgs, validateHostDeclaration } from "../host/hardened-docker-host";
+import { checkSliceLimits } from "../systemd-unit/slice-limits";
+import { PortRange, TenantArgs, checkPortRange } from "../tenants/args";
 import { SOCKET_PROXY_PORT, renderSocketProxyConfig } from "../socket-proxy/render";
 import { resolveDockerSettings } from "../rootless-docker/rootless-docker";
 import type { SliceLimits } from "../systemd-unit/slice-limits";
