@@ -13,6 +13,7 @@
  * Docker resources (`@pulumi/docker`) are taken as replaced on any change of their inputs.
  */
 import type { Plan, PlannedResource } from "./plan";
+import { withTable } from "./keys";
 
 export type Action = "create" | "update" | "replace" | "delete";
 
@@ -488,16 +489,9 @@ export function renderChangeTable(rows: readonly ChangeRow[] = CHANGE_TABLE): st
   ].join("\n");
 }
 
-const TABLE_MARK = "<!-- prettier-ignore -->\n";
-
 /** A document's text with the table after its change-table marker replaced by `renderChangeTable()`. */
 export function withChangeTable(readme: string): string {
-  const mark = readme.indexOf("<!-- change-table:");
-  if (mark < 0) throw new Error("docs/changes.md has no <!-- change-table: ... --> marker");
-  const start = readme.indexOf(TABLE_MARK, mark) + TABLE_MARK.length;
-  let end = start;
-  while (readme.startsWith("|", end)) end = readme.indexOf("\n", end) + 1;
-  return readme.slice(0, start) + renderChangeTable() + "\n" + readme.slice(end);
+  return withTable(readme, "change-table", renderChangeTable(), "docs/changes.md");
 }
 
 // `npx tsx stacks/changes.ts`: rewrites docs/changes.md's table from CHANGE_TABLE

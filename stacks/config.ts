@@ -8,7 +8,6 @@ import type {
   AppServiceArgs,
   DaemonConfig,
   HardenedDockerHostArgs,
-  InstallMethod,
   PortDriver,
   PortRange,
   ServiceUserSettings,
@@ -18,7 +17,10 @@ import type {
   TraefikSettings,
 } from "../components";
 import { TENANT_KEYS } from "../components/tenants/args";
+import { CONFIG_KEYS, STACK_KEYS, StackKey, StackKeyName, keyType } from "./keys";
 import { setDashboardUserCommand } from "./stack-file";
+
+export { CONFIG_KEYS };
 import {
   InvalidArgument,
   checkArray,
@@ -34,42 +36,6 @@ export interface ConfigSource {
   /** A secret object, or undefined when the key is not set. */
   getSecretObject(key: string): pulumi.Output<unknown> | undefined;
 }
-
-/** Every key the program reads, so a typo in a stack file is an error, not a silent default. */
-export const CONFIG_KEYS = [
-  "host",
-  "port",
-  "user",
-  "sudo",
-  "privateKey",
-  "hostKey",
-  "insecureIgnoreHostKey",
-  "serviceUser",
-  "serviceUserUid",
-  "serviceUserShell",
-  "subordinateIdStart",
-  "subordinateIdCount",
-  "removeServiceUserOnDestroy",
-  "serviceUserLimits",
-  "serviceUserPorts",
-  "dockerInstall",
-  "dockerVersion",
-  "dockerSha256",
-  "dockerRootlessExtrasSha256",
-  "daemonConfig",
-  "unprivilegedPortStart",
-  "portDriver",
-  "disableRootfulDaemon",
-  "services",
-  "serviceSecrets",
-  "deployKeys",
-  "dockerIdentityFile",
-  "socketProxy",
-  "traefik",
-  "traefikDashboardUsers",
-  "tenants",
-  "tenantDashboardUsers",
-] as const;
 
 /** A service as written in stack config: the component's fields plus `secretEnvironment`. */
 interface ServiceConfig extends Omit<AppServiceArgs, "environment"> {
@@ -247,100 +213,61 @@ function tenantsFromConfig(
   });
 }
 
+/**
+ * Sets `path` (dotted, from the key table's `arg`) in `target` to `value`, making the objects
+ * on the way.
+ */
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split(".");
+  let at = target;
+  for (const p of parts.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
+  at[parts[parts.length - 1]] = value;
+}
+
 export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
-  const get = <T>(key: (typeof CONFIG_KEYS)[number]) => cfg.get(key) as T | undefined;
+  const get = <T>(key: StackKeyName) => cfg.get(key) as T | undefined;
+  // the keys the table maps by path (a stack default, where the component has none, applies
+  // here: the service user's name), then the ones that need the program
+  const args: Record<string, unknown> = { connection: {}, serviceUser: {}, docker: {} };
+  for (const [key, k] of Object.entries(STACK_KEYS) as [StackKeyName, StackKey][]) {
+    if (k.mapping !== "path") continue;
+    let value = get(key);
+    if (value === "" && k.default === "") value = undefined; // Pulumi.yaml's "unset"
+    if (value === undefined && key === "serviceUser") value = k.default;
+    if (value !== undefined) setPath(args, k.arg, value);
+  }
   const secrets = cfg.getSecretObject("serviceSecrets") as Secrets;
-  const services = servicesFromConfig("services", get<unknown[]>("services"), secrets);
-  const subordinateIds = defined({
-    start: get<number>("subordinateIdStart"),
-    count: get<number>("subordinateIdCount"),
-  });
-  const traefikArgs = traefikFromConfig(
+  const connection = args.connection as Record<string, unknown>;
+  connection.privateKey = cfg.requireSecret("privateKey");
+  const docker = args.docker as Record<string, unknown>;
+  const daemonConfig = logOptsAsText(get<DaemonConfig>("daemonConfig"));
+  if (daemonConfig !== undefined) docker.daemonConfig = daemonConfig;
+  args.services = servicesFromConfig("services", get<unknown[]>("services"), secrets);
+  const socketProxy = cpusFromCli(get<SocketProxySettings>("socketProxy"));
+  if (socketProxy !== undefined) args.socketProxy = socketProxy;
+  const traefik = traefikFromConfig(
     "traefik",
     get<Record<string, unknown>>("traefik"),
     () => cfg.getSecretObject("traefikDashboardUsers") as pulumi.Output<string[]> | undefined,
     "traefikDashboardUsers",
   );
-  const dockerIdentityFile = get<string>("dockerIdentityFile");
-  return {
-    connection: defined({
-      host: get<string>("host") as string,
-      port: get<number>("port"),
-      user: get<string>("user"),
-      sudo: get<boolean>("sudo"),
-      privateKey: cfg.requireSecret("privateKey"),
-      hostKey: get<string>("hostKey") || undefined,
-      insecureIgnoreHostKey: get<boolean>("insecureIgnoreHostKey"),
-    }),
-    serviceUser: defined({
-      name: get<string>("serviceUser") ?? "provisioner",
-      uid: get<number>("serviceUserUid"),
-      shell: get<string>("serviceUserShell"),
-      subordinateIds: Object.keys(subordinateIds).length > 0 ? subordinateIds : undefined,
-      removeOnDestroy: get<boolean>("removeServiceUserOnDestroy"),
-      deployKeys: get<string[]>("deployKeys"),
-    }),
-    docker: defined({
-      install: get<InstallMethod>("dockerInstall"),
-      version: get<string>("dockerVersion"),
-      sha256: get<string>("dockerSha256"),
-      rootlessExtrasSha256: get<string>("dockerRootlessExtrasSha256"),
-      daemonConfig: logOptsAsText(get<DaemonConfig>("daemonConfig")),
-      unprivilegedPortStart: get<number>("unprivilegedPortStart"),
-      portDriver: get<PortDriver>("portDriver"),
-      disableRootfulDaemon: get<boolean>("disableRootfulDaemon"),
-    }),
-    services,
-    ...defined({
-      socketProxy: cpusFromCli(get<SocketProxySettings>("socketProxy")),
-      traefik: traefikArgs,
-      dockerApi: dockerIdentityFile ? { identityFile: dockerIdentityFile } : undefined,
-      limits: get<SliceLimits>("serviceUserLimits"),
-      ports: get<PortRange>("serviceUserPorts"),
-      tenants:
-        get<unknown[]>("tenants") === undefined
-          ? undefined
-          : tenantsFromConfig(
-              get<unknown[]>("tenants"),
-              secrets,
-              cfg.getSecretObject("tenantDashboardUsers") as DashboardUsers,
-            ),
-    }),
-  };
+  if (traefik !== undefined) args.traefik = traefik;
+  if (get("tenants") !== undefined)
+    args.tenants = tenantsFromConfig(
+      get<unknown[]>("tenants"),
+      secrets,
+      cfg.getSecretObject("tenantDashboardUsers") as DashboardUsers,
+    );
+  return args as unknown as HardenedDockerHostArgs;
 }
-
-const NUMBER_KEYS = new Set([
-  "port",
-  "serviceUserUid",
-  "subordinateIdStart",
-  "subordinateIdCount",
-  "unprivilegedPortStart",
-]);
-const BOOLEAN_KEYS = new Set([
-  "sudo",
-  "insecureIgnoreHostKey",
-  "removeServiceUserOnDestroy",
-  "disableRootfulDaemon",
-]);
-const OBJECT_KEYS = new Set([
-  "daemonConfig",
-  "services",
-  "deployKeys",
-  "socketProxy",
-  "traefik",
-  "serviceUserLimits",
-  "serviceUserPorts",
-  "tenants",
-  "tenantDashboardUsers",
-]);
 
 /** Adapts `pulumi.Config` (typed getters, so `port: "22"` in YAML is still a number). */
 export function pulumiConfigSource(config: pulumi.Config): ConfigSource {
   return {
     get(key) {
-      if (NUMBER_KEYS.has(key)) return config.getNumber(key);
-      if (BOOLEAN_KEYS.has(key)) return config.getBoolean(key);
-      if (OBJECT_KEYS.has(key)) return config.getObject(key);
+      if (keyType(key) === "integer") return config.getNumber(key);
+      if (keyType(key) === "boolean") return config.getBoolean(key);
+      if (keyType(key) === "object") return config.getObject(key);
       return config.get(key);
     },
     requireSecret: (key) => config.requireSecret(key),
@@ -356,16 +283,16 @@ export function plainConfigSource(values: Readonly<Record<string, unknown>>): Co
   const get = (key: string): unknown => {
     const v = values[key];
     if (typeof v !== "string") return v;
-    if (NUMBER_KEYS.has(key)) {
+    if (keyType(key) === "integer") {
       const n = Number(v);
       if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgument(key, v, "a number");
       return n;
     }
-    if (BOOLEAN_KEYS.has(key)) {
+    if (keyType(key) === "boolean") {
       if (v !== "true" && v !== "false") throw new InvalidArgument(key, v, "true or false");
       return v === "true";
     }
-    if (OBJECT_KEYS.has(key)) {
+    if (keyType(key) === "object") {
       try {
         return JSON.parse(v) as unknown;
       } catch {
