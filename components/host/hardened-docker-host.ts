@@ -211,7 +211,13 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
     this.proxyEndpoint = primary.proxyEndpoint;
     // further tenants after the host-wide steps, one account at a time (each takes the next
     // free subordinate id range)
-    const hostDocker = args.docker ?? {};
+    // the install and its settings are the host's; the daemon's own settings the tenant's
+    const {
+      daemonConfig: _d,
+      portDriver: _p,
+      disableRootfulDaemon: _r,
+      ...shared
+    } = args.docker ?? {};
     let previous: pulumi.Resource = this.docker;
     this.tenants = tenants.map((t) => {
       const tenant = new Tenant(
@@ -221,12 +227,7 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
           connection: args.connection,
           after: [this.ready, this.docker, previous],
           docker: {
-            install: hostDocker.install,
-            version: hostDocker.version,
-            sha256: hostDocker.sha256,
-            rootlessExtrasSha256: hostDocker.rootlessExtrasSha256,
-            startTimeoutSeconds: hostDocker.startTimeoutSeconds,
-            unprivilegedPortStart: hostDocker.unprivilegedPortStart,
+            ...shared,
             daemonConfig: t.daemonConfig,
             portDriver: t.portDriver,
             hostWide: false,
