@@ -34,7 +34,7 @@ import {
   renderOptions,
   stringOption,
 } from "./options";
-import { checkConfigKeys, hostArgsFromConfig, plainConfigSource } from "../stacks/config";
+import type * as StackConfig from "../stacks/config";
 import { StackFileError, planInputFromStackFile, stackNames } from "../stacks/stack-file";
 
 /** Every option of `verify`, under the heading the usage lists it under. */
@@ -220,6 +220,11 @@ function stackTarget(stack: string, p: Parsed, key: Credentials): Target {
   const dir = p.stacksDir;
   try {
     const { config } = planInputFromStackFile(stack, ...(dir ? [dir] : []));
+    // a stack's secrets (its services' environment, dashboard users) are Pulumi Outputs in
+    // the args: only this mode loads the Pulumi SDK; --host and the checks never do
+    const { checkConfigKeys, hostArgsFromConfig, plainConfigSource } =
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require("../stacks/config") as typeof StackConfig;
     checkConfigKeys(config); // the message shows the value
     const { connection, ...rest } = hostArgsFromConfig(plainConfigSource(config));
     const target = {

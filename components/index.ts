@@ -1,6 +1,7 @@
 export * from "./core/connection";
 export * from "./core/shell";
 export * from "./core/validate";
+export * from "./core/resource";
 export * from "./service-user/service-user";
 export * from "./linger/linger";
 export * from "./rootless-docker/rootless-docker";

@@ -4,12 +4,8 @@ import { ConnectionArgs, resolveConnection } from "../core/connection";
 import { hostCommand } from "../core/host-command";
 import { renderEnvironmentFile } from "./render-environment-file";
 import { environmentFileCreateScript, environmentFileDeleteScript } from "../systemd-unit/script";
-import {
-  checkAbsolutePath,
-  checkEnvKey,
-  checkUnitName,
-  rethrowAsResourceError,
-} from "../core/validate";
+import { checkAbsolutePath, checkEnvKey, checkUnitName } from "../core/validate";
+import { rethrowAsResourceError } from "../core/resource";
 
 export const ENVIRONMENT_FILE_TYPE = "hardened-docker:systemd:EnvironmentFile";
 

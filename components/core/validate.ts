@@ -4,7 +4,9 @@
  * fix it; components turn it into a `pulumi.ResourceError` (see `rethrowAsResourceError`).
  * Nothing here touches a host: these run before any command exists.
  */
-import * as pulumi from "@pulumi/pulumi";
+
+import type { Output } from "@pulumi/pulumi";
+import { isOutput } from "./output";
 
 export class InvalidArgument extends Error {
   constructor(
@@ -22,32 +24,6 @@ function describe(value: unknown): string {
   if (value === undefined) return "(missing)";
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-/**
- * Runs `checks` and returns what it returns; an `InvalidArgument` becomes a `ResourceError`
- * attached to `resource`.
- */
-export function rethrowAsResourceError<T>(resource: pulumi.Resource, checks: () => T): T {
-  try {
-    return checks();
-  } catch (e) {
-    if (e instanceof InvalidArgument) throw new pulumi.ResourceError(e.message, resource);
-    throw e;
-  }
-}
-
-/** Rejects a value that is a Pulumi Output where the library needs it before deployment. */
-export function requirePlain<T>(field: string, value: T | pulumi.Output<T>): T {
-  if (pulumi.Output.isInstance(value)) {
-    throw new InvalidArgument(
-      field,
-      "<Output>",
-      "a plain value known when the program runs (it shapes commands and paths)",
-      "Pass the value itself, not a resource output.",
-    );
-  }
-  return value as T;
 }
 
 /** A string matching `pattern` in full, or an `InvalidArgument` saying what is allowed. */
@@ -451,4 +427,17 @@ function editDistance(a: string, b: string): number {
         d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   return d[a.length][b.length];
+}
+
+/** Rejects a value that is a Pulumi Output where the library needs it before deployment. */
+export function requirePlain<T>(field: string, value: T | Output<T>): T {
+  if (isOutput(value)) {
+    throw new InvalidArgument(
+      field,
+      "<Output>",
+      "a plain value known when the program runs (it shapes commands and paths)",
+      "Pass the value itself, not a resource output.",
+    );
+  }
+  return value as T;
 }

@@ -7,109 +7,24 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
-import { ConnectionArgs, HostConnection, resolveConnection } from "../core/connection";
 import { hostCommand } from "../core/host-command";
 import { ROLE_LABEL, SPEC_LABEL } from "../core/labels";
 import { CanarySpec, canaryCreateScript, canaryDeleteScript, specHash } from "./canary";
-import {
-  InvalidArgument,
-  checkDockerName,
-  checkImageRef,
-  checkInteger,
-  checkKnownKeys,
-  checkLinuxName,
-  checkNumber,
-  checkPlainObject,
-} from "../core/validate";
+import { CanaryArgs, HEALTHY_TIMEOUT_SECONDS } from "./args";
+/**
+ * The shape every container the library runs shares: its own network, its image (pulled,
+ * kept on the host), and one locked-down container on that network: read-only rootfs, no
+ * capabilities, `no-new-privileges`, CPU and memory limits (no swap on top), restarted
+ * always, replaced (not updated) when its spec changes, and waited on until healthy.
+ */
+import { HostConnection, resolveConnection } from "../core/connection";
+import { checkInteger, checkKnownKeys, checkLinuxName, checkPlainObject } from "../core/validate";
 import { keysOf } from "../core/keys";
+export { HEALTHY_TIMEOUT_SECONDS } from "./args";
+export { resolveServiceSettings } from "./args";
+export type { ServiceSettings, ResolvedServiceSettings, CanaryArgs } from "./args";
 
 export { ROLE_LABEL } from "../core/labels";
-
-/** The settings every library container exposes to users. */
-export interface ServiceSettings {
-  readonly image?: string;
-  /** CPU limit in cores. */
-  readonly cpus?: number;
-  /** Memory limit (no swap on top). */
-  readonly memoryMiB?: number;
-  /** Also its DNS name on its networks. */
-  readonly containerName?: string;
-  readonly networkName?: string;
-}
-
-export type ResolvedServiceSettings = Required<ServiceSettings>;
-
-/** Validates `ServiceSettings` under `field`, filling in `defaults`. */
-export function resolveServiceSettings(
-  field: string,
-  args: ServiceSettings,
-  defaults: ResolvedServiceSettings & { readonly minMemoryMiB: number },
-): ResolvedServiceSettings {
-  const memoryMiB = checkNumber(
-    `${field}.memoryMiB`,
-    args.memoryMiB ?? defaults.memoryMiB,
-    defaults.minMemoryMiB,
-    65536,
-  );
-  if (!Number.isInteger(memoryMiB))
-    throw new InvalidArgument(`${field}.memoryMiB`, memoryMiB, "a whole number of MiB");
-  return {
-    image: checkImageRef(`${field}.image`, args.image ?? defaults.image),
-    cpus: checkNumber(`${field}.cpus`, args.cpus ?? defaults.cpus, 0.01, 64),
-    memoryMiB,
-    containerName: checkDockerName(
-      `${field}.containerName`,
-      args.containerName ?? defaults.containerName,
-    ),
-    networkName: checkDockerName(`${field}.networkName`, args.networkName ?? defaults.networkName),
-  };
-}
-
-/**
- * Where a canary of a new spec runs before the container is replaced (see
- * `canaryCreateScript`): the host's admin login and the service user whose daemon it is.
- */
-export interface CanaryHost {
-  readonly connection: HostConnection;
-  readonly user: string;
-  /** How long the canary gets to pass the health check. @default 120 */
-  readonly timeoutSeconds?: number;
-}
-
-/**
- * `canary` of `SocketProxy` and `Traefik`: before a change replaces the container (the old one
- * goes first: its name is fixed), the new spec runs once beside it, and the change stops there,
- * with the old container serving, when it does not pass its health check.
- */
-export interface CanaryArgs {
-  /** The host's admin login, as for the host steps. */
-  readonly connection: ConnectionArgs;
-  /** The service user whose rootless daemon runs the container. */
-  readonly user: string;
-  /** Seconds the new spec gets to pass its health check. @default 120 */
-  readonly timeoutSeconds?: number;
-}
-
-/** Validates `CanaryArgs` under `field`; undefined (no canary) stays undefined. */
-export function resolveCanary(field: string, args: CanaryArgs | undefined): CanaryHost | undefined {
-  if (args === undefined) return undefined;
-  const a = checkPlainObject(field, args);
-  checkKnownKeys(
-    field,
-    a,
-    keysOf<CanaryArgs>()({ connection: true, user: true, timeoutSeconds: true }),
-  );
-  return {
-    connection: resolveConnection(args.connection, `${field}.connection`),
-    user: checkLinuxName(`${field}.user`, args.user),
-    timeoutSeconds: checkInteger(
-      `${field}.timeoutSeconds`,
-      args.timeoutSeconds ?? HEALTHY_TIMEOUT_SECONDS,
-      5,
-      3600,
-    ),
-  };
-}
 
 export interface DockerServiceSpec {
   /** Value of the role label (`socket-proxy`, `traefik`). */
@@ -156,9 +71,6 @@ export interface DockerService {
   /** The step that runs a new spec once before the container is replaced, when asked for. */
   readonly canary?: command.remote.Command;
 }
-
-/** How long `wait` gives a new container to turn healthy, and the canary by default. */
-export const HEALTHY_TIMEOUT_SECONDS = 120;
 
 /**
  * Every library container: read-only rootfs, no capabilities, no new privileges, restarted.
@@ -300,4 +212,36 @@ export function dockerService(
     { parent, dependsOn: [network, ...(canary ? [canary] : [])], deleteBeforeReplace: true },
   );
   return { network, image, container, ...(canary ? { canary } : {}) };
+}
+
+/**
+ * Where a canary of a new spec runs before the container is replaced (see
+ * `canaryCreateScript`): the host's admin login and the service user whose daemon it is.
+ */
+export interface CanaryHost {
+  readonly connection: HostConnection;
+  readonly user: string;
+  /** How long the canary gets to pass the health check. @default 120 */
+  readonly timeoutSeconds?: number;
+}
+
+/** Validates `CanaryArgs` under `field`; undefined (no canary) stays undefined. */
+export function resolveCanary(field: string, args: CanaryArgs | undefined): CanaryHost | undefined {
+  if (args === undefined) return undefined;
+  const a = checkPlainObject(field, args);
+  checkKnownKeys(
+    field,
+    a,
+    keysOf<CanaryArgs>()({ connection: true, user: true, timeoutSeconds: true }),
+  );
+  return {
+    connection: resolveConnection(args.connection, `${field}.connection`),
+    user: checkLinuxName(`${field}.user`, args.user),
+    timeoutSeconds: checkInteger(
+      `${field}.timeoutSeconds`,
+      args.timeoutSeconds ?? HEALTHY_TIMEOUT_SECONDS,
+      5,
+      3600,
+    ),
+  };
 }

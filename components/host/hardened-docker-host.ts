@@ -1,131 +1,30 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
-import { ConnectionArgs, resolveConnection, sshReadinessGate } from "../core/connection";
-import { DockerApiSettings } from "../service-user/docker-api";
+import { resolveConnection, sshReadinessGate } from "../core/connection";
 import { Linger } from "../linger/linger";
-import { keysOf } from "../core/keys";
-import {
-  DockerSettings,
-  RootlessDocker,
-  resolveDockerSettings,
-} from "../rootless-docker/rootless-docker";
-import { ServiceUser, ServiceUserSettings } from "../service-user/service-user";
-import { SocketProxy, SocketProxySettings } from "../socket-proxy/socket-proxy";
+import { RootlessDocker } from "../rootless-docker/rootless-docker";
+import { resolveDockerSettings } from "../rootless-docker/args";
+import { ServiceUser } from "../service-user/service-user";
+import { SocketProxy } from "../socket-proxy/socket-proxy";
 import { SystemdUnit } from "../systemd-unit/systemd-unit";
 import { foreignUnitsPreflight } from "../systemd-unit/script";
-import { SliceLimits } from "../systemd-unit/slice-limits";
-import { Traefik, TraefikSettings } from "../traefik/traefik";
-import {
-  checkArray,
-  checkKnownKeys,
-  checkPlainObject,
-  rethrowAsResourceError,
-} from "../core/validate";
-import { AppServiceArgs, environmentValueProblem } from "../app-service/args";
-import {
-  DeclarationChecks,
-  PortRange,
-  TENANT_KEYS,
-  TenantArgs,
-  checkAcrossTenants,
-  checkTenant,
-} from "../tenants/args";
+import { Traefik } from "../traefik/traefik";
+import { checkPlainObject } from "../core/validate";
+import { environmentValueProblem } from "../app-service/args";
 import { Tenant, buildTenant } from "../tenants/tenant";
+import { HardenedDockerHostArgs, validateHostDeclaration } from "./args";
+import { rethrowAsResourceError } from "../core/resource";
+export { validateHostDeclaration } from "./args";
+export type { HardenedDockerHostArgs } from "./args";
 
 export const HARDENED_DOCKER_HOST_TYPE = "hardened-docker:index:HardenedDockerHost";
-
-export interface HardenedDockerHostArgs {
-  readonly connection: ConnectionArgs;
-  readonly serviceUser: ServiceUserSettings;
-  /** @default distro packages, slirp4netns port driver, rootful daemon disabled */
-  readonly docker?: DockerSettings;
-  /** @default none */
-  readonly services?: readonly AppServiceArgs[];
-  /**
-   * The socket proxy (deny-by-default haproxy in front of the rootless socket). Deployed
-   * through the Docker provider, which needs `serviceUser.deployKeys`.
-   * @default not deployed
-   */
-  readonly socketProxy?: SocketProxySettings;
-  /** Traefik wired to the socket proxy (needs `socketProxy`). @default not deployed */
-  readonly traefik?: TraefikSettings;
-  /** How the Docker provider authenticates as the service user. @default the SSH agent */
-  readonly dockerApi?: DockerApiSettings;
-  /**
-   * Limits of the service user's `user-<uid>.slice` (its daemon and every container; its app
-   * services run in `system.slice`). @default none
-   */
-  readonly limits?: SliceLimits;
-  /** Host ports the service user's containers may publish. @default any */
-  readonly ports?: PortRange;
-  /**
-   * Further tenants, each with its own service user and rootless daemon (see `TenantArgs`).
-   * Removing one removes only its steps. @default none
-   */
-  readonly tenants?: readonly TenantArgs[];
-}
-
-const HOST_KEYS = keysOf<HardenedDockerHostArgs>()({
-  connection: true,
-  serviceUser: true,
-  docker: true,
-  services: true,
-  socketProxy: true,
-  traefik: true,
-  dockerApi: true,
-  limits: true,
-  ports: true,
-  tenants: true,
-});
 
 /** Validates everything a host's args hold; throws `InvalidArgument` naming the field. */
 export function validateHardenedDockerHostArgs(args: HardenedDockerHostArgs): void {
   checkPlainObject("args", args);
   const conn = resolveConnection(args.connection);
   validateHostDeclaration(args, { loginUser: conn.user });
-}
-
-/**
- * Validates what a host's args declare, the connection aside (`verify` checks a stack's
- * declaration with these same rules): each service user, service, proxy, Traefik, limits and
- * ports, and across tenants (names, uids, subordinate ranges, deploy keys, port ranges,
- * Traefik's host ports, service names).
- */
-export function validateHostDeclaration(
-  args: Omit<HardenedDockerHostArgs, "connection"> & { readonly connection?: unknown },
-  checks: DeclarationChecks = {},
-): void {
-  const { loginUser, requireDeployKeys = true } = checks;
-  const a = checkPlainObject("args", args);
-  checkKnownKeys("args", a, HOST_KEYS);
-  const dockerSettings = resolveDockerSettings(args.docker ?? {});
-  const serviceNames = new Set<string>();
-  const checked = [
-    checkTenant(
-      "",
-      { ...args, daemonConfig: undefined },
-      { loginUser, requireDeployKeys },
-      dockerSettings.unprivilegedPortStart,
-      serviceNames,
-    ),
-  ];
-  checkArray("tenants", args.tenants ?? []).forEach((raw, i) => {
-    const f = `tenants[${i}]`;
-    const t = checkPlainObject(f, raw) as unknown as TenantArgs;
-    checkKnownKeys(f, t as unknown as Record<string, unknown>, TENANT_KEYS);
-    resolveDockerSettings({ daemonConfig: t.daemonConfig, portDriver: t.portDriver }, f);
-    checked.push(
-      checkTenant(
-        `${f}.`,
-        t,
-        { loginUser, requireDeployKeys },
-        dockerSettings.unprivilegedPortStart,
-        serviceNames,
-      ),
-    );
-  });
-  checkAcrossTenants(checked);
 }
 
 /**

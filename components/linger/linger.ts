@@ -3,7 +3,8 @@ import * as command from "@pulumi/command";
 import { ConnectionArgs, resolveConnection } from "../core/connection";
 import { hostCommand } from "../core/host-command";
 import { lingerCreateScript, lingerDeleteScript } from "../service-user/script";
-import { checkInteger, checkLinuxName, rethrowAsResourceError } from "../core/validate";
+import { checkInteger, checkLinuxName } from "../core/validate";
+import { rethrowAsResourceError } from "../core/resource";
 
 export const LINGER_TYPE = "hardened-docker:host:Linger";
 

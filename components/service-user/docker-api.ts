@@ -8,27 +8,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import type { HostConnection } from "../core/connection";
-import { checkAbsolutePath, checkKnownKeys, checkPlainObject } from "../core/validate";
-import { keysOf } from "../core/keys";
-
-export interface DockerApiSettings {
-  /**
-   * Private key file of a deploy key, on the machine running Pulumi.
-   * @default the keys of the SSH agent (SSH_AUTH_SOCK)
-   */
-  readonly identityFile?: string;
-}
-
-export function resolveDockerApiSettings(
-  args: DockerApiSettings = {},
-  field = "dockerApi",
-): DockerApiSettings {
-  const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, keysOf<DockerApiSettings>()({ identityFile: true }));
-  return args.identityFile === undefined
-    ? {}
-    : { identityFile: checkAbsolutePath(`${field}.identityFile`, args.identityFile) };
-}
+import { DockerApiSettings } from "./args";
+export { resolveDockerApiSettings } from "./args";
+export type { DockerApiSettings } from "./args";
 
 /** `ssh://user@host:port` for the Docker client. */
 export function dockerSshHost(conn: Pick<HostConnection, "host" | "port">, user: string): string {

@@ -3,7 +3,7 @@ import { ROLE_LABEL } from "../core/labels";
 import { rootlessDockerSocket } from "../rootless-docker/unit";
 import { exposesApiSocket } from "./exposure";
 import { SOCKET_PROXY_PORT } from "./render";
-import { SOCKET_PROXY_CONFIG_ENV, SOCKET_PROXY_START } from "./socket-proxy";
+import { SOCKET_PROXY_CONFIG_ENV, SOCKET_PROXY_START } from "./render";
 import type { UserExpectation } from "../verify/expected";
 import type { ContainerFacts, HostFacts } from "../verify/facts";
 import { Check, fail, pass } from "../verify/check";

@@ -369,3 +369,14 @@ export function renderSocketProxyConfig(
     "",
   ].join("\n");
 }
+
+/** A small tmpfs, the only writable path in the container: the config is written there. */
+export const SOCKET_PROXY_RUN_DIR = "/run/socket-proxy";
+
+export const SOCKET_PROXY_CONFIG_PATH = `${SOCKET_PROXY_RUN_DIR}/haproxy.cfg`;
+
+/** The environment variable carrying the rendered config into the container. */
+export const SOCKET_PROXY_CONFIG_ENV = "HD_SOCKET_PROXY_CONFIG";
+
+/** The container's entrypoint: write the config from the environment, then become haproxy. */
+export const SOCKET_PROXY_START = `umask 077 && printf '%s' "$${SOCKET_PROXY_CONFIG_ENV}" > ${SOCKET_PROXY_CONFIG_PATH} && exec haproxy -db -f ${SOCKET_PROXY_CONFIG_PATH}`;

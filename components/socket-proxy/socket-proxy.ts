@@ -1,111 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import type * as command from "@pulumi/command";
-import {
-  CanaryArgs,
-  ResolvedServiceSettings,
-  dockerService,
-  resolveCanary,
-  resolveServiceSettings,
-} from "../docker-service/docker-service";
-import {
-  ResolvedProxyPolicy,
-  SOCKET_PROXY_HEALTH_PORT,
-  SOCKET_PROXY_PORT,
-  SocketProxyPolicy,
-  renderSocketProxyConfig,
-  resolveProxyPolicy,
-} from "./render";
-import {
-  checkBoolean,
-  checkKnownKeys,
-  checkPlainObject,
-  rethrowAsResourceError,
-} from "../core/validate";
-import { keysOf } from "../core/keys";
+import { dockerService } from "../docker-service/docker-service";
+import { resolveCanary } from "../docker-service/docker-service";
+import { SOCKET_PROXY_HEALTH_PORT, SOCKET_PROXY_PORT, renderSocketProxyConfig } from "./render";
+import { SocketProxyArgs, resolveSocketProxy } from "./args";
+import { rethrowAsResourceError } from "../core/resource";
+import { SOCKET_PROXY_RUN_DIR, SOCKET_PROXY_CONFIG_ENV, SOCKET_PROXY_START } from "./render";
+export { DEFAULT_SOCKET_PROXY_IMAGE, resolveSocketProxy } from "./args";
+export type { SocketProxySettings, SocketProxyArgs, ResolvedSocketProxy } from "./args";
 
 export const SOCKET_PROXY_TYPE = "hardened-docker:docker:SocketProxy";
-
-/**
- * A stock haproxy image (Alpine variant: its busybox `wget` runs the health check), pinned to
- * an exact release. Pin a digest too (`…@sha256:<digest>`) once you have pulled it: tags can
- * move, digests cannot.
- */
-export const DEFAULT_SOCKET_PROXY_IMAGE = "docker.io/library/haproxy:3.2.9-alpine";
-/** A small tmpfs, the only writable path in the container: the config is written there. */
-export const SOCKET_PROXY_RUN_DIR = "/run/socket-proxy";
-export const SOCKET_PROXY_CONFIG_PATH = `${SOCKET_PROXY_RUN_DIR}/haproxy.cfg`;
-/** The environment variable carrying the rendered config into the container. */
-export const SOCKET_PROXY_CONFIG_ENV = "HD_SOCKET_PROXY_CONFIG";
-/** The container's entrypoint: write the config from the environment, then become haproxy. */
-export const SOCKET_PROXY_START = `umask 077 && printf '%s' "$${SOCKET_PROXY_CONFIG_ENV}" > ${SOCKET_PROXY_CONFIG_PATH} && exec haproxy -db -f ${SOCKET_PROXY_CONFIG_PATH}`;
-
-export interface SocketProxySettings extends SocketProxyPolicy {
-  /** @default true when the `socketProxy` block is present */
-  readonly enabled?: boolean;
-  /** @default "docker.io/library/haproxy:3.2.9-alpine" */
-  readonly image?: string;
-  /** CPU limit in cores. @default 0.15 */
-  readonly cpus?: number;
-  /** Memory limit (no swap on top). @default 128 */
-  readonly memoryMiB?: number;
-  /** Container name: also its DNS name on the network. @default "socket-proxy" */
-  readonly containerName?: string;
-  /** The internal network only the proxy and its clients join. @default "docker_api" */
-  readonly networkName?: string;
-}
-
-export interface SocketProxyArgs extends SocketProxySettings {
-  /** The rootless daemon's socket on the host, e.g. `/run/user/1001/docker.sock`. */
-  readonly dockerSocket: pulumi.Input<string>;
-  /**
-   * Run each new spec once beside the running proxy before replacing it (a `<name>-canary`
-   * host step): a spec that does not pass its health check fails the up and leaves the running
-   * proxy as it was. `HardenedDockerHost` always sets it. @default none (replaced unchecked)
-   */
-  readonly canary?: CanaryArgs;
-}
-
-export interface ResolvedSocketProxy extends ResolvedServiceSettings {
-  readonly enabled: boolean;
-  readonly policy: ResolvedProxyPolicy;
-}
-
-const SETTINGS_KEYS = keysOf<Omit<SocketProxyArgs, "canary">>()({
-  enabled: true,
-  allow: true,
-  apiVersionPrefix: true,
-  image: true,
-  cpus: true,
-  memoryMiB: true,
-  containerName: true,
-  networkName: true,
-  dockerSocket: true,
-});
-
-export function resolveSocketProxy(
-  args: SocketProxySettings,
-  field = "socketProxy",
-): ResolvedSocketProxy {
-  const a = checkPlainObject(field, args);
-  checkKnownKeys(field, a, SETTINGS_KEYS);
-  const policy = resolveProxyPolicy(
-    { allow: args.allow, apiVersionPrefix: args.apiVersionPrefix },
-    field,
-  );
-  return {
-    enabled: checkBoolean(`${field}.enabled`, args.enabled ?? true),
-    policy,
-    ...resolveServiceSettings(field, args, {
-      image: DEFAULT_SOCKET_PROXY_IMAGE,
-      cpus: 0.15,
-      memoryMiB: 128,
-      minMemoryMiB: 16,
-      containerName: "socket-proxy",
-      networkName: "docker_api",
-    }),
-  };
-}
 
 /**
  * The only container that touches the Docker socket: stock haproxy with the rendered,

@@ -10,8 +10,8 @@ import {
   checkLinuxName,
   checkOneOf,
   checkUnitName,
-  rethrowAsResourceError,
 } from "../core/validate";
+import { rethrowAsResourceError } from "../core/resource";
 
 export const SYSTEMD_UNIT_TYPE = "hardened-docker:systemd:SystemdUnit";
 

@@ -1,4 +1,4 @@
-import { DockerApiSettings, resolveDockerApiSettings } from "../service-user/docker-api";
+import { DockerApiSettings, resolveDockerApiSettings } from "../service-user/args";
 import type { DaemonConfig } from "../rootless-docker/daemon-json";
 import { PortDriver } from "../rootless-docker/unit";
 import {
@@ -6,10 +6,10 @@ import {
   ServiceUserSettings,
   checkNotLoginUser,
   resolveServiceUser,
-} from "../service-user/service-user";
-import { SocketProxySettings, resolveSocketProxy } from "../socket-proxy/socket-proxy";
+} from "../service-user/args";
+import { SocketProxySettings, resolveSocketProxy } from "../socket-proxy/args";
 import { SliceLimits } from "../systemd-unit/slice-limits";
-import { TraefikSettings, resolveTraefik } from "../traefik/traefik";
+import { TraefikSettings, resolveTraefik } from "../traefik/args";
 import {
   InvalidArgument,
   checkArray,

@@ -2,15 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import { ConnectionArgs, resolveConnection } from "../core/connection";
-import { dockerApiProvider, resolveDockerApiSettings } from "../service-user/docker-api";
+import { dockerApiProvider } from "../service-user/docker-api";
+import { resolveDockerApiSettings } from "../service-user/args";
 import { EnvironmentFile } from "../app-service/environment-file";
 import { Linger } from "../linger/linger";
 import { rootlessDockerSocket } from "../rootless-docker/unit";
-import {
-  DockerSettings,
-  RootlessDocker,
-  RootlessDockerArgs,
-} from "../rootless-docker/rootless-docker";
+import { RootlessDocker } from "../rootless-docker/rootless-docker";
+import { DockerSettings, RootlessDockerArgs } from "../rootless-docker/args";
 import { ServiceUser } from "../service-user/service-user";
 import { SocketProxy } from "../socket-proxy/socket-proxy";
 import { SystemdUnit } from "../systemd-unit/systemd-unit";

@@ -1,14 +1,14 @@
 import { AppServiceArgs } from "../app-service/args";
 import { environmentFilePath } from "../app-service/unit";
-import { HardenedDockerHostArgs, validateHostDeclaration } from "../host/hardened-docker-host";
+import { HardenedDockerHostArgs, validateHostDeclaration } from "../host/args";
 import { checkSliceLimits } from "../systemd-unit/slice-limits";
 import { PortRange, TenantArgs, checkPortRange } from "../tenants/args";
 import { SOCKET_PROXY_PORT, renderSocketProxyConfig } from "../socket-proxy/render";
-import { resolveDockerSettings } from "../rootless-docker/rootless-docker";
+import { resolveDockerSettings } from "../rootless-docker/args";
 import type { SliceLimits } from "../systemd-unit/slice-limits";
-import { resolveServiceUser } from "../service-user/service-user";
-import { resolveSocketProxy } from "../socket-proxy/socket-proxy";
-import { resolveTraefik } from "../traefik/traefik";
+import { resolveServiceUser } from "../service-user/args";
+import { resolveSocketProxy } from "../socket-proxy/args";
+import { resolveTraefik } from "../traefik/args";
 import { checkArray, checkKnownKeys, checkNumber, checkPlainObject } from "../core/validate";
 
 /**

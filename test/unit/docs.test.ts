@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as semver from "semver";
-import { DEFAULT_SOCKET_PROXY_IMAGE } from "../../components/socket-proxy/socket-proxy";
-import { DEFAULT_TRAEFIK_IMAGE } from "../../components/traefik/traefik";
+import { DEFAULT_SOCKET_PROXY_IMAGE } from "../../components/socket-proxy/args";
+import { DEFAULT_TRAEFIK_IMAGE } from "../../components/traefik/args";
 import { DEFAULT_DAEMON_CONFIG } from "../../components/rootless-docker/daemon-json";
 import { ensureTools, missingTools } from "../tools";
 
@@ -21,14 +21,14 @@ function defaultOf(file: string, field: string): string {
 }
 
 test("the proxy's and Traefik's image defaults name the images, not constants", () => {
-  expect(defaultOf("socket-proxy/socket-proxy.ts", "image")).toBe(
+  expect(defaultOf("socket-proxy/args.ts", "image")).toBe(
     JSON.stringify(DEFAULT_SOCKET_PROXY_IMAGE),
   );
-  expect(defaultOf("traefik/traefik.ts", "image")).toBe(JSON.stringify(DEFAULT_TRAEFIK_IMAGE));
+  expect(defaultOf("traefik/args.ts", "image")).toBe(JSON.stringify(DEFAULT_TRAEFIK_IMAGE));
 });
 
 test("daemonConfig's default is the config the renderer merges (icc is not in it)", () => {
-  const doc = defaultOf("rootless-docker/rootless-docker.ts", "daemonConfig");
+  const doc = defaultOf("rootless-docker/args.ts", "daemonConfig");
   const json = /^(\{.*\}) \(/.exec(doc)?.[1];
   expect(JSON.parse(json ?? "null")).toEqual(DEFAULT_DAEMON_CONFIG);
   expect(DEFAULT_DAEMON_CONFIG).not.toHaveProperty("icc");
