@@ -1,13 +1,16 @@
 /**
  * The public API, pinned: the names `components/index.ts` exports (values and types), and the
  * plans of the example stack, the local stack and a host with tenants (every resource's type
- * token, name, parent and inputs). A change to any of them is a change to what users import or
- * to what `pulumi up` would do on their hosts: it must be deliberate. Rewrite the goldens with
+ * token, name, parent and inputs), and the probe `verify` runs on that host. A change to any
+ * of them is a change to what users import, to what `pulumi up` would do on their hosts or to
+ * what verify runs as root there: it must be deliberate. Rewrite the goldens with
  * `HD_UPDATE_GOLDEN=1 npx jest test/unit/public-api.test.ts` and review the diff.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ts from "typescript";
+import { expectationFromArgs, probeScript, probeTarget } from "../../components/verify";
+import { hostArgsFromConfig, plainConfigSource } from "../../stacks/config";
 import { renderPlanText } from "../../stacks/plan";
 import { planInputFromStackFile } from "../../stacks/stack-file";
 import { planInIsolation } from "../helpers/plan";
@@ -70,3 +73,13 @@ test.each([
   const plan = await planInIsolation(planInputFromStackFile(stack, dir));
   matchesGolden(`${stack}.plan.txt`, renderPlanText(plan));
 });
+
+test.each(["auto", "cli"] as const)(
+  "the probe verify runs on the tenants stack's host (docker client %s) is byte for byte as before",
+  (dockerClient) => {
+    const { config } = planInputFromStackFile("tenants", GOLDEN);
+    const expected = expectationFromArgs(hostArgsFromConfig(plainConfigSource(config)));
+    const script = probeScript(probeTarget(expected, dockerClient), "MARKER");
+    matchesGolden(`probe-${dockerClient}.sh.txt`, script);
+  },
+);
