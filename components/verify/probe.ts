@@ -10,7 +10,13 @@
  * and the slow parts run in parallel.
  */
 import { AS_USER_FUNCTION, shellQuote, shellWords } from "../core/shell";
-import { SOCKET_PROXY_PORT } from "../socket-proxy/render";
+import { ROOTFUL_UNITS, dockerApiRead } from "../rootless-docker/probe";
+import { OWNED_PID_FUNCTION, PROXY_PROBE } from "../socket-proxy/probe";
+import { SLICE_PROBE } from "../systemd-unit/probe";
+import { appUnitProbe } from "../app-service/probe";
+export { DOCKER_API_LIMITS, DOCKER_API_PERL, ROOTFUL_UNITS } from "../rootless-docker/probe";
+export { OWNED_PID_FUNCTION, PROXY_PROBE_REQUESTS } from "../socket-proxy/probe";
+export { SLICE_FILES } from "../systemd-unit/probe";
 import { ISOLATION_PROBE } from "../tenants/probe";
 
 /** What the probe reads of one service user (the host's own, or a tenant's). */
@@ -45,187 +51,18 @@ export function tenantSectionPrefix(user: string): string {
   return `tenant:${user}/`;
 }
 
-/** The cgroup files of a user slice that carry its limits (`sliceCgroupValues`). */
-export const SLICE_FILES = ["cpu.max", "memory.max", "memory.swap.max", "pids.max"] as const;
-
-/** System units whose state the probe reads (with the user manager and the app units). */
-export const ROOTFUL_UNITS = ["docker.socket", "docker.service", "containerd.service"] as const;
-
 /** Properties read for every system unit, in one `systemctl show`. */
 const SHOW_PROPERTIES =
   "Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,InvocationID,NeedDaemonReload,DropInPaths,Environment,EnvironmentFiles,User";
 
-/** Requests the proxy probe sends from inside the proxy's network namespace. */
-export const PROXY_PROBE_REQUESTS = {
-  ping: "GET /_ping HTTP/1.1\r\nHost: verify\r\nConnection: close\r\n\r\n",
-  // a body Docker cannot parse: if the proxy wrongly let it through, Docker answers 400 and
-  // still creates nothing (verify never changes the host, even a broken one)
-  create:
-    "POST /containers/create HTTP/1.1\r\nHost: verify\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{",
-} as const;
-
-/** Bounds on one Docker API answer read by the probe (the socket is in the user's hands). */
-export const DOCKER_API_LIMITS = { seconds: 15, bytes: 64 * 1024 * 1024 } as const;
-
 /**
- * Reads the Docker API over the unix socket (HTTP/1.0: no chunked bodies): /info, every
- * container's inspect document, the networks, and the proxy container's pid. The socket
- * lives in the service user's runtime directory, so whatever answers is evidence, not trust:
- * each answer is cut at DOCKER_API_LIMITS (a fake daemon that streams forever or never
- * finishes cannot grow this root process or hold it).
- */
-export const DOCKER_API_PERL = String.raw`# no modules: loading Socket/IO::Socket costs more than the requests on a slow host.
-# AF_UNIX = 1, SOCK_STREAM = 1 (Linux on x86 and arm); sockaddr_un = family + path.
-# M: the marker; P: the section prefix (a tenant's), both from root's environment; U: the uid
-# whose runtime directory holds the socket
-my ($sock, $proxy, $secs, $max) = @ARGV; my $m = $ENV{M}; my $p = defined $ENV{P} ? $ENV{P} : "";
-# run as root, connect() is done as U (its gid, no other group): a link it put in its own
-# directory leads only to a socket it could connect to itself, never to another's or root's
-sub connect_as {
-  my ($c, $addr) = @_;
-  my $u = $ENV{U};
-  return connect($c, $addr) unless defined $u && $u =~ /^\d+$/ && $< == 0;
-  my $g = (getpwuid($u))[3]; $g = $u unless defined $g;
-  $) = "$g $g"; $> = $u;
-  die "could not become uid $u to connect\n" unless $> == $u;
-  my $ok = connect($c, $addr); my $err = $!;
-  $> = 0; $) = "0 0";
-  die "could not become root again\n" unless $> == 0;
-  $! = $err; return $ok;
-}
-$secs ||= ${DOCKER_API_LIMITS.seconds}; $max ||= ${DOCKER_API_LIMITS.bytes};
-sub section { print "\n$m $p$_[0]\n" }
-# every answer counts against one budget too: many large answers cannot add up
-my ($spent, $total) = (0, 4 * $max);
-sub get {
-  my ($c, $r) = (undef, "");
-  my $ok = eval {
-    local $SIG{ALRM} = sub { die "no complete answer within $secs s\n" };
-    alarm $secs;
-    socket($c, 1, 1, 0) && connect_as($c, pack("S Z108", 1, $sock))
-      or die "Cannot connect to the Docker daemon at unix://$sock: $!\n";
-    syswrite($c, "GET $_[0] HTTP/1.0\r\nHost: docker\r\n\r\n");
-    while (sysread($c, my $buf, 65536)) {
-      $r .= $buf; $spent += length($buf);
-      die "answer over $max bytes\n" if length($r) > $max;
-      die "answers over $total bytes in all\n" if $spent > $total;
-    }
-    alarm 0; 1;
-  };
-  alarm 0; close $c if $c;
-  if (!$ok) { chomp(my $e = $@); return (0, $e =~ /^Cannot connect/ ? $e : "Docker API $_[0]: $e") }
-  my ($head, $body) = split /\r\n\r\n/, $r, 2;
-  my ($code) = (defined $head ? $head : "") =~ m{^HTTP/1\.[01] (\d{3})};
-  $body = "" unless defined $body; $body =~ s/\s+\z//;
-  return ($code || 0, $body);
-}
-my ($code, $body) = get("/info");
-section("docker-info"); print "$body\nexit=", ($code == 200 ? 0 : 1), "\n";
-($code, $body) = get("/containers/json?all=1");
-section("containers");
-if ($code != 200) { print "docker ps failed: $body\n" } else {
-  my @docs; my $pid = 0;
-  my %seen;
-  for my $id (grep { !$seen{$_}++ } $body =~ /"Id":"([0-9a-f]{64})"/g) {
-    my ($c2, $b2) = get("/containers/$id/json");
-    next unless $c2 == 200;
-    push @docs, $b2;
-    if ($proxy ne "" && $b2 =~ m{"Name":"/\Q$proxy\E"} && $b2 =~ /"Pid":(\d+)/) { $pid = $1 }
-  }
-  print "[", join(",", @docs), "]\n";
-  section("proxy-pid"); print "$pid\n";
-  # device:inode of every mount source and of every API socket and the directories above it,
-  # as root sees them: a hard link or another path to a socket is the same inode
-  section("mount-ids");
-  my %src; for my $d (@docs) { $src{$1} = 1 while $d =~ /"Source":"((?:[^"\\]|\\.)*)"/g }
-  for my $p (sort keys %src) { my @s = stat($p); print "$s[0]:$s[1] $p\n" if @s }
-  section("socket-ids");
-  (my $rt = $sock) =~ s{/docker\.sock\z}{};
-  for my $p ($sock, "$rt/docker/containerd/containerd.sock", "/run/docker.sock", "/var/run/docker.sock",
-             "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock") {
-    my $q = $p;
-    while ($q ne "") { my @s = stat($q); print "$s[0]:$s[1] $q\n" if @s; $q =~ s{/[^/]*\z}{}; }
-  }
-  my @r = stat("/"); print "$r[0]:$r[1] /\n" if @r;
-}
-($code, $body) = get("/networks");
-section("networks"); print(($code == 200 ? $body : "docker network ls failed: $body"), "\n");
-`;
-
-/**
- * The same facts through the docker CLI, as the user (for hosts without perl). Root prints the
- * section lines itself: the marker never reaches a process of the user's, which could read it
- * (its command line, its environment) and forge sections.
- */
-const DOCKER_API_CLI = String.raw`dk() { as_user "$user" timeout 30 docker "$@" 2>&1 | head -c ${DOCKER_API_LIMITS.bytes}; return "${"$"}{PIPESTATUS[0]}"; }
-s docker-info; dk info --format '{{json .}}'; echo "exit=$?"
-ids=$(dk ps -aq --no-trunc); rc=$?
-s containers
-# shellcheck disable=SC2086 # $ids: hex ids (checked), one word each
-if [ "$rc" != 0 ] || ! [[ $ids =~ ^[0-9a-f[:space:]]*$ ]]; then echo "docker ps failed: $ids"
-elif [ -n "$ids" ]; then dk inspect $ids; else echo "[]"; fi
-nets=$(dk network ls -q --no-trunc); rc=$?
-s networks
-# shellcheck disable=SC2086 # $nets: hex ids (checked), one word each
-if [ "$rc" != 0 ] || ! [[ $nets =~ ^[0-9a-f[:space:]]*$ ]]; then echo "docker network ls failed: $nets"
-elif [ -n "$nets" ]; then dk network inspect $nets; else echo "[]"; fi
-s proxy-pid
-if [ -n "$1" ]; then dk inspect -f '{{.State.Pid}}' "$1" | grep -xE '[0-9]+' || echo 0; else echo 0; fi`;
-
-/**
- * `owned_pid PID UID SUBUIDS`: whether PID runs as UID or a uid of the SUBUIDS ranges (its
- * /etc/subuid lines), by the real uid in /proc/PID/status.
- */
-export const OWNED_PID_FUNCTION = String.raw`owned_pid() {
-  local l u="" _name start count
-  while IFS= read -r l; do case $l in Uid:*) read -r _ u _ <<<"$l"; break ;; esac; done 2>/dev/null <"/proc/$1/status"
-  [[ $u =~ ^[0-9]+$ ]] || return 1
-  [ "$u" = "$2" ] && return 0
-  while IFS=: read -r _name start count; do
-    if [[ $start =~ ^[0-9]+$ && $count =~ ^[0-9]+$ ]] && [ "$u" -ge "$start" ] && [ "$u" -lt $((start + count)) ]; then return 0; fi
-  done <<<"$3"
-  return 1
-}`;
-
-/**
- * `read_docker UID PROXY SUBUIDS` (in the background): the user's Docker API facts and, with
- * PROXY, its proxy's answers. The daemon names the proxy's pid, and the daemon is the user's:
- * root enters that pid's network namespace only when it runs as the user or one of its
- * subordinate uids (SUBUIDS, its /etc/subuid lines), never another tenant's or the host's.
+ * `read_docker UID PROXY SUBUIDS` (in the background): the user's Docker API facts
+ * (rootless-docker/probe.ts) and, with PROXY, its proxy's answers (socket-proxy/probe.ts).
  */
 function dockerReader(dockerClient: ProbeTarget["dockerClient"]): string {
-  const perlFirst = { auto: "command -v perl >/dev/null", perl: "true", cli: "false" }[
-    dockerClient ?? "auto"
-  ];
   return String.raw`read_docker() {
   local out lit pid=""
-  if ${perlFirst}; then
-    # the marker in perl's environment (readable by root only), never on its command line
-    out=$(U=$1 P=$P M=$M perl -e ${shellQuote(DOCKER_API_PERL)} "/run/user/$1/docker.sock" "$2" 2>&1)
-  else
-    out=$(cli() { ${DOCKER_API_CLI}
-    }; cli "$2")
-  fi
-  printf '%s\n' "$out"
-  lit="$M ${"$"}{P}proxy-pid"$'\n'
-  if [[ $out == *"$lit"* ]]; then pid=${"$"}{out#*"$lit"}; pid=${"$"}{pid%%$'\n'*}; fi
-  [[ $pid =~ ^[0-9]+$ ]] || pid=""
-  [ -n "$2" ] || return 0
-  s proxy-probe
-  if [ -z "$pid" ] || [ "$pid" = 0 ]; then
-    echo "not running"
-  elif ! owned_pid "$pid" "$1" "$3"; then
-    for msg in GET POST; do echo "$msg not probed: pid $pid runs as neither $user nor one of its subordinate uids"; done
-  else
-    nsenter -t "$pid" -n bash -c '
-      for msg in "$1" "$2"; do
-        if exec 3<>/dev/tcp/127.0.0.1/${SOCKET_PROXY_PORT}; then
-          printf "%s" "$msg" >&3; line=""; IFS= read -r -t 5 line <&3; exec 3<&-
-          printf "%s %s\n" "${"$"}{msg%% *}" "$line"
-        else echo "${"$"}{msg%% *} no connection"; fi
-      done' probe ${shellQuote(PROXY_PROBE_REQUESTS.ping)} ${shellQuote(PROXY_PROBE_REQUESTS.create)} 2>&1
-  fi
-}
+${dockerApiRead(dockerClient)}${PROXY_PROBE}}
 ${OWNED_PID_FUNCTION}`;
 }
 
@@ -242,35 +79,8 @@ function userProbe(
 ): string {
   const units = t.units.map((u) => u.unit);
   const rootful = host ? `${shellWords([...ROOTFUL_UNITS])} ` : "";
-  const perUnit = t.units.map(({ unit, environmentFile }) => {
-    const u = shellQuote(unit);
-    const env = environmentFile
-      ? String.raw`
-    s ${shellQuote(`envfile:${unit}`)}; stat -c '%a %U %G' ${shellQuote(environmentFile)} 2>&1
-    if [ -r ${shellQuote(environmentFile)} ]; then
-      while IFS= read -r l || [ -n "$l" ]; do
-        case $l in DOCKER_HOST=*|XDG_RUNTIME_DIR=*) printf '%s\n' "$l" ;; esac
-      done <${shellQuote(environmentFile)}
-    fi`
-      : "";
-    return String.raw`
-  exec {fd}< <(
-    s ${shellQuote(`unit-file:${unit}`)}; readfile /etc/systemd/system/${u}
-    s ${shellQuote(`unit-journal:${unit}`)}
-    iv=${"$"}{inv[${u}]}
-    if [ -n "$iv" ]; then journalctl --no-pager -o short-unix -n 40 _SYSTEMD_INVOCATION_ID="$iv" 2>&1; fi
-    if [ "${"$"}{act[${u}]}" != active ]; then journalctl --no-pager -o short-unix -n 40 -u ${u} 2>&1; fi${env}
-    s ${shellQuote(`unit-security:${unit}`)}; systemd-analyze security --no-pager ${u} 2>&1 | tail -n 1
-  ); fds+=("/dev/fd/$fd")`;
-  });
-  const slice = t.slice
-    ? String.raw`
-  local d=/sys/fs/cgroup/user.slice/user-$uid.slice v
-  s slice
-  for f in ${shellWords([...SLICE_FILES])}; do
-    if [ -r "$d/$f" ]; then IFS= read -r v <"$d/$f"; printf '%s=%s\n' "$f" "$v"; else printf '%s absent\n' "$f"; fi
-  done`
-    : "";
+  const perUnit = t.units.map(({ unit, environmentFile }) => appUnitProbe(unit, environmentFile));
+  const slice = t.slice ? SLICE_PROBE : "";
   // each app unit's invocation and state, for its journal
   const unitStates = String.raw`
   local -A inv=() act=()
