@@ -9,12 +9,13 @@
  */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { exposesApiSocket } from "../components/socket-proxy/exposure";
+import { ROLES, ROLE_LABEL, hasRole } from "../components/core/labels";
 
 export const CONTAINER = "docker:index/container:Container";
 export const REMOTE_COMMAND = "command:remote:Command";
 export const COPY_TO_REMOTE = "command:remote:CopyToRemote";
 export const DOCKER_PROVIDER = "pulumi:providers:docker";
-export const ROLE_LABEL = "dev.hardened-docker.role";
+export { ROLE_LABEL };
 export const EXCEPTION_LABEL = "dev.hardened-docker.exception.";
 
 type Report = (message: string, urn?: string) => void;
@@ -64,7 +65,7 @@ export const noDockerSocketMount: ResourceValidationPolicy = {
     "Only the socket proxy mounts the Docker socket, and then read-only: the socket is root on the daemon.",
   enforcementLevel: "mandatory",
   validateResource: forContainers((c, report) => {
-    const proxy = labels(c)[ROLE_LABEL] === "socket-proxy";
+    const proxy = hasRole(labels(c), ROLES.socketProxy);
     const binds = [
       ...(c.mounts ?? []).map((m) => ({ source: m.source, readOnly: m.readOnly })),
       ...(c.volumes ?? []).map((v) => ({ source: v.hostPath, readOnly: v.readOnly })),
@@ -135,8 +136,7 @@ export const traefikNotExposedByDefault: ResourceValidationPolicy = {
     "Traefik never exposes containers by default (its own default is true): providers.docker.exposedByDefault=false.",
   enforcementLevel: "mandatory",
   validateResource: forContainers((c, report) => {
-    const traefik =
-      labels(c)[ROLE_LABEL] === "traefik" || /(^|\/)traefik(:|@|$)/.test(c.image ?? "");
+    const traefik = hasRole(labels(c), ROLES.traefik) || /(^|\/)traefik(:|@|$)/.test(c.image ?? "");
     if (!traefik) return;
     const words = [...(c.entrypoints ?? []), ...(c.command ?? [])];
     const flag = words

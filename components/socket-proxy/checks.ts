@@ -1,5 +1,5 @@
 /** Checks of the containers: socket mounts, privileged, the socket proxy and Traefik. */
-import { ROLE_LABEL } from "../core/labels";
+import { ROLES, ROLE_LABEL, hasRole } from "../core/labels";
 import { rootlessDockerSocket } from "../rootless-docker/unit";
 import { exposesApiSocket } from "./exposure";
 import { SOCKET_PROXY_PORT } from "./render";
@@ -84,7 +84,7 @@ export function containerChecks(
   const isProxy = (c: ContainerFacts) =>
     proxyName !== undefined &&
     name(c) === proxyName &&
-    c.Config?.Labels?.[ROLE_LABEL] === "socket-proxy";
+    hasRole(c.Config?.Labels, ROLES.socketProxy);
   const offenders: string[] = [];
   const seen: string[] = [];
   for (const c of all) {
@@ -162,7 +162,7 @@ function proxyChecks(f: HostFacts, e: UserExpectation, proxy: ContainerFacts | u
         title("socket-proxy.running"),
         proxy
           ? `${p.containerName} exists but is not running`
-          : `no container ${p.containerName} labelled ${ROLE_LABEL}=socket-proxy`,
+          : `no container ${p.containerName} labelled ${ROLE_LABEL}=${ROLES.socketProxy}`,
         "Apply the stack (pulumi up) and check docker logs " + p.containerName + ".",
         NEEDS_API,
       ),
@@ -265,14 +265,14 @@ function traefikChecks(
   const t = e.traefik as NonNullable<UserExpectation["traefik"]>;
   const title = titleOf(TRAEFIK_CHECK_TITLES);
   const c = all.find(
-    (x) => name(x) === t.containerName && x.Config?.Labels?.[ROLE_LABEL] === "traefik",
+    (x) => name(x) === t.containerName && hasRole(x.Config?.Labels, ROLES.traefik),
   );
   if (!c) {
     return [
       fail(
         "traefik.endpoint",
         title("traefik.endpoint"),
-        `no container ${t.containerName} labelled ${ROLE_LABEL}=traefik`,
+        `no container ${t.containerName} labelled ${ROLE_LABEL}=${ROLES.traefik}`,
         "Apply the stack (pulumi up).",
         NEEDS_API,
       ),

@@ -7,6 +7,7 @@ import { SOCKET_PROXY_HEALTH_PORT, SOCKET_PROXY_PORT, renderSocketProxyConfig } 
 import { SocketProxyArgs, resolveSocketProxy } from "./args";
 import { rethrowAsResourceError } from "../core/resource";
 import { SOCKET_PROXY_RUN_DIR, SOCKET_PROXY_CONFIG_ENV, SOCKET_PROXY_START } from "./render";
+import { ROLES } from "../core/labels";
 export { DEFAULT_SOCKET_PROXY_IMAGE, resolveSocketProxy } from "./args";
 export type { SocketProxySettings, SocketProxyArgs, ResolvedSocketProxy } from "./args";
 
@@ -57,7 +58,7 @@ export class SocketProxy extends pulumi.ComponentResource {
       container: this.container,
       canary: this.canary,
     } = dockerService(this, name, {
-      role: "socket-proxy",
+      role: ROLES.socketProxy,
       ...(canary ? { canary } : {}),
       image: s.image,
       containerName: s.containerName,

@@ -14,6 +14,7 @@ import { resolveCanary } from "../docker-service/docker-service";
 import { checkKnownKeys, checkPlainObject } from "../core/validate";
 import { TraefikArgs, resolveTraefik } from "./args";
 import { rethrowAsResourceError } from "../core/resource";
+import { ROLES } from "../core/labels";
 export { DEFAULT_TRAEFIK_IMAGE, resolveTraefik } from "./args";
 export type {
   TraefikDashboardSettings,
@@ -84,7 +85,7 @@ export class Traefik extends pulumi.ComponentResource {
       container: this.container,
       canary: this.canary,
     } = dockerService(this, name, {
-      role: "traefik",
+      role: ROLES.traefik,
       ...(canary ? { canary } : {}),
       image: s.image,
       containerName: s.containerName,
