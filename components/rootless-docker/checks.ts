@@ -1,8 +1,14 @@
-/** Checks of the host itself: service user, linger, the daemons, delegation, daemon.json. */
+/**
+ * Checks of one service user's rootless daemon and the host under it: the user's own and
+ * linger's (service-user/checks.ts, linger/checks.ts) first, then the daemons, delegation,
+ * daemon.json.
+ */
 import type { UserExpectation, VerifyExpectation } from "../verify/expected";
 import { HostFacts, firstLine } from "../verify/facts";
 import { Check, fail, pass, warn } from "../verify/check";
 import { sliceLimitsCheck } from "../systemd-unit/checks-limits";
+import { SERVICE_USER_EXISTS, serviceUserChecks } from "../service-user/checks";
+import { lingerCheck } from "../linger/checks";
 
 const CONTROLLERS = ["cpu", "cpuset", "io", "memory", "pids"];
 
@@ -19,73 +25,9 @@ export function hostChecks(
   const checks: Check[] = [];
   const add = (c: Check) => checks.push(c);
 
-  add(
-    f.user
-      ? pass(
-          "service-user.exists",
-          `Service user ${user} exists`,
-          `uid ${f.user.uid}, home ${f.user.home}`,
-        )
-      : fail(
-          "service-user.exists",
-          `Service user ${user} exists`,
-          `getent passwd ${user}: no such user`,
-          "Apply the stack (pulumi up): the service user step creates it.",
-        ),
-  );
-  const needsUser = ["service-user.exists"];
-  add(
-    f.groups.includes("docker")
-      ? fail(
-          "service-user.not-in-docker-group",
-          `${user} is not in the docker group`,
-          `id -nG ${user}: ${f.groups.join(" ")}`,
-          `Remove it: sudo gpasswd -d ${user} docker. The docker group is root on any host running the rootful daemon.`,
-          needsUser,
-        )
-      : pass(
-          "service-user.not-in-docker-group",
-          `${user} is not in the docker group`,
-          `id -nG ${user}: ${f.groups.join(" ") || "(none)"}`,
-          needsUser,
-        ),
-  );
-  const ranges = (name: string, r: HostFacts["subuid"]) =>
-    `${name}: ${r.length === 0 ? "no range" : r.map((x) => `${x.start}:${x.count}`).join(", ")}`;
-  const idsOk = (r: HostFacts["subuid"]) => r.length === 1 && r[0].count >= e.subordinateIdCount;
-  const idsEvidence = `${ranges("/etc/subuid", f.subuid)}; ${ranges("/etc/subgid", f.subgid)}`;
-  add(
-    idsOk(f.subuid) && idsOk(f.subgid)
-      ? pass(
-          "service-user.subordinate-ids",
-          "One subordinate uid and gid range, large enough",
-          idsEvidence,
-          needsUser,
-        )
-      : fail(
-          "service-user.subordinate-ids",
-          "One subordinate uid and gid range, large enough",
-          `${idsEvidence} (want exactly one of at least ${e.subordinateIdCount} each)`,
-          `Leave exactly one line for ${user} in /etc/subuid and /etc/subgid with a count of at least ${e.subordinateIdCount}, then restart the user daemon (systemctl --user -M ${user}@ restart docker).`,
-          needsUser,
-        ),
-  );
-  add(
-    f.linger
-      ? pass(
-          "linger.enabled",
-          `Linger is on for ${user}`,
-          `/var/lib/systemd/linger/${user} exists`,
-          needsUser,
-        )
-      : fail(
-          "linger.enabled",
-          `Linger is on for ${user}`,
-          `/var/lib/systemd/linger/${user} is missing: the user manager (and rootless Docker) stop when ${user} logs out and do not start at boot`,
-          `Turn it on: sudo loginctl enable-linger ${user}.`,
-          needsUser,
-        ),
-  );
+  checks.push(...serviceUserChecks(f, e));
+  const needsUser = [SERVICE_USER_EXISTS];
+  add(lingerCheck(f, e, needsUser));
   const unit = f.dockerUnit;
   const unitEvidence = `systemctl --user is-enabled/is-active docker.service: ${unit?.enabled || "?"} / ${unit?.active || "?"}; user@${uid ?? "?"}.service ${f.userManager ?? "?"}`;
   add(
