@@ -36,6 +36,7 @@ import {
 } from "./options";
 import type * as StackConfig from "../stacks/config";
 import { StackFileError, planInputFromStackFile, stackNames } from "../stacks/stack-file";
+import { STACK_KEYS } from "../stacks/keys";
 
 /** Every option of `verify`, under the heading the usage lists it under. */
 const OPTION_GROUPS: Readonly<Record<string, readonly OptionSpec[]>> = {
@@ -49,7 +50,9 @@ const OPTION_GROUPS: Readonly<Record<string, readonly OptionSpec[]>> = {
     opt("host-key", "'<type> <key>'", "its SSH host key (ssh-keyscan; check it out of band)"),
     opt("port", "<port>", "SSH port", { default: "22" }),
     opt("user", "<name>", "admin login (not root: needs NOPASSWD sudo)", { default: "root" }),
-    opt("service-user", "<name>", "runs rootless Docker", { default: "provisioner" }),
+    opt("service-user", "<name>", "runs rootless Docker", {
+      default: STACK_KEYS.serviceUser.default,
+    }),
     flag("socket-proxy", "the host runs the Docker socket proxy"),
     flag("traefik", "the host runs Traefik (and the socket proxy)"),
   ],

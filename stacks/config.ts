@@ -8,16 +8,12 @@ import type {
   AppServiceArgs,
   DaemonConfig,
   HardenedDockerHostArgs,
-  PortDriver,
-  PortRange,
-  ServiceUserSettings,
-  SliceLimits,
   SocketProxySettings,
   TenantArgs,
   TraefikSettings,
 } from "../components";
 import { TENANT_KEYS } from "../components/tenants/args";
-import { CONFIG_KEYS, STACK_KEYS, StackKey, StackKeyName, keyType } from "./keys";
+import { CONFIG_KEYS, STACK_KEYS, StackKey, StackKeyName, isSecretKey, keyType } from "./keys";
 import { setDashboardUserCommand } from "./stack-file";
 
 export { CONFIG_KEYS };
@@ -195,11 +191,13 @@ function tenantsFromConfig(
         }),
       usersKey,
     );
-    const identity = t.dockerIdentityFile as string | undefined;
+    const { dockerIdentityFile: identity, ...own } = t as Record<string, unknown> & {
+      dockerIdentityFile?: string;
+    };
+    // every field as the component takes it, but those the stack file writes its own way
     return defined({
-      serviceUser: t.serviceUser as ServiceUserSettings,
+      ...own,
       daemonConfig: logOptsAsText(t.daemonConfig as DaemonConfig | undefined),
-      portDriver: t.portDriver as PortDriver | undefined,
       services:
         t.services === undefined
           ? undefined
@@ -207,8 +205,6 @@ function tenantsFromConfig(
       socketProxy: cpusFromCli(t.socketProxy as SocketProxySettings | undefined),
       traefik,
       dockerApi: identity ? { identityFile: identity } : undefined,
-      limits: t.limits as SliceLimits | undefined,
-      ports: t.ports as PortRange | undefined,
     }) as TenantArgs;
   });
 }
@@ -226,14 +222,14 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 
 export function hostArgsFromConfig(cfg: ConfigSource): HardenedDockerHostArgs {
   const get = <T>(key: StackKeyName) => cfg.get(key) as T | undefined;
-  // the keys the table maps by path (a stack default, where the component has none, applies
-  // here: the service user's name), then the ones that need the program
+  // the keys the table maps by path (null, and a blank where the table says so, is unset, as
+  // it always was), then the ones that need the program
   const args: Record<string, unknown> = { connection: {}, serviceUser: {}, docker: {} };
   for (const [key, k] of Object.entries(STACK_KEYS) as [StackKeyName, StackKey][]) {
     if (k.mapping !== "path") continue;
     let value = get(key);
-    if (value === "" && k.default === "") value = undefined; // Pulumi.yaml's "unset"
-    if (value === undefined && key === "serviceUser") value = k.default;
+    if (value === null || (value === "" && k.blankIsUnset)) value = undefined;
+    if (value === undefined && k.appliedByProgram) value = k.default;
     if (value !== undefined) setPath(args, k.arg, value);
   }
   const secrets = cfg.getSecretObject("serviceSecrets") as Secrets;
@@ -292,7 +288,8 @@ export function plainConfigSource(values: Readonly<Record<string, unknown>>): Co
       if (v !== "true" && v !== "false") throw new InvalidArgument(key, v, "true or false");
       return v === "true";
     }
-    if (keyType(key) === "object") {
+    // a secret is never parsed here: the error would show its value
+    if (keyType(key) === "object" && !isSecretKey(key)) {
       try {
         return JSON.parse(v) as unknown;
       } catch {

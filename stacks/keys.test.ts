@@ -110,3 +110,28 @@ describe("each default the table declares is the program's own", () => {
     },
   );
 });
+
+describe("unset, as the stack file can write it", () => {
+  const argsOf = (values: Record<string, unknown>) =>
+    hostArgsFromConfig(plainConfigSource({ host: "h", privateKey: "K", ...values }));
+
+  test("a blank where the table says so, and null anywhere, is unset", () => {
+    const a = argsOf({ hostKey: "", dockerIdentityFile: "", serviceUser: null, port: null });
+    expect(a.connection).not.toHaveProperty("hostKey");
+    expect(a.connection).not.toHaveProperty("port");
+    expect(a).not.toHaveProperty("dockerApi");
+    expect(a.serviceUser.name).toBe(STACK_KEYS.serviceUser.default);
+  });
+
+  test("a blank elsewhere stays, for validation to refuse by name", () => {
+    expect(argsOf({ serviceUserShell: "" }).serviceUser.shell).toBe("");
+  });
+
+  test("a secret written as text is never parsed (the error would show it)", () => {
+    const source = plainConfigSource({ serviceSecrets: "{hunter2" });
+    expect(() => source.getSecretObject("serviceSecrets")).not.toThrow();
+    expect(() => plainConfigSource({ daemonConfig: "{x" }).get("daemonConfig")).toThrow(
+      /daemonConfig/,
+    );
+  });
+});

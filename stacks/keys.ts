@@ -23,6 +23,13 @@ export interface StackKey {
   /** Declared in Pulumi.yaml's config schema, with this description (else only documented). */
   readonly declared?: string;
   readonly secret?: boolean;
+  /** An empty string means unset (a key Pulumi.yaml must declare with a default, a path). */
+  readonly blankIsUnset?: true;
+  /**
+   * The program passes `default` when the key is unset, because the component requires the
+   * argument (the service user's name). Other defaults are the components' own.
+   */
+  readonly appliedByProgram?: true;
   /**
    * How `stacks/config.ts` maps it: "path" sets `arg` to the value as read (the default when
    * unset); "program" maps it by hand (secrets, lists of objects, keys read together).
@@ -79,6 +86,7 @@ export const STACK_KEYS = {
     meaning: "host public key, `ssh-ed25519 AAAA…`",
     // Pulumi's schema makes a declared key without a default mandatory: "" stands for unset
     default: "",
+    blankIsUnset: true,
     shown: "required*",
     declared:
       'The host\'s SSH public key, e.g. "ssh-ed25519 AAAA..." (connection.hostKey). Required unless insecureIgnoreHostKey is true.',
@@ -97,6 +105,7 @@ export const STACK_KEYS = {
     arg: "serviceUser.name",
     meaning: "the user that owns the rootless daemon",
     default: "provisioner",
+    appliedByProgram: true,
     declared: "Name of the service user that owns the rootless daemon (serviceUser.name).",
     mapping: "path",
   },
@@ -242,6 +251,7 @@ export const STACK_KEYS = {
     arg: "dockerApi.identityFile",
     meaning: "private deploy key file for the Docker provider, on the Pulumi machine",
     shown: "unset (ssh-agent)",
+    blankIsUnset: true,
     mapping: "path",
   },
   socketProxy: {
@@ -289,6 +299,9 @@ export const CONFIG_KEYS = Object.keys(STACK_KEYS) as StackKeyName[];
 const row = (key: string): StackKey | undefined => (STACK_KEYS as Record<string, StackKey>)[key];
 /** The type a key's plain value is read as (`"22"` is a number), undefined for unknown keys. */
 export const keyType = (key: string): StackKeyType | undefined => row(key)?.type;
+
+/** Whether a key holds a secret (never parsed, never shown). */
+export const isSecretKey = (key: string): boolean => row(key)?.secret === true;
 
 /** Pulumi.yaml's `config:` block as this table declares it. */
 export function declaredSchema(): Record<string, Record<string, unknown>> {

@@ -10,6 +10,7 @@
 import type * as pulumiTypes from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import type { StackConfig } from "./stack-file";
+import { STACK_KEYS } from "./keys";
 
 export const REDACTED = "[secret]";
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -107,7 +108,9 @@ export async function collectPlan(
   opts: { keepSecrets?: boolean; settleMs?: number } = {},
 ): Promise<Plan> {
   const user =
-    typeof input.config.serviceUser === "string" ? input.config.serviceUser : "provisioner";
+    typeof input.config.serviceUser === "string"
+      ? input.config.serviceUser
+      : STACK_KEYS.serviceUser.default;
   const uid = typeof input.config.serviceUserUid === "number" ? input.config.serviceUserUid : 1001;
   const home = `/home/${user}`;
   const assumptions = [

@@ -4,7 +4,7 @@
  * capabilities, `no-new-privileges`, CPU and memory limits (no swap on top), restarted
  * always, replaced (not updated) when its spec changes, and waited on until healthy.
  */
-import { ConnectionArgs } from "../core/connection";
+import type { ConnectionArgs } from "../core/connection";
 import { InvalidArgument, checkDockerName, checkImageRef, checkNumber } from "../core/validate";
 /**
  * The shape every container the library runs shares: its own network, its image (pulled,

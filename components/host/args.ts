@@ -1,4 +1,4 @@
-import { ConnectionArgs } from "../core/connection";
+import type { ConnectionArgs } from "../core/connection";
 import { DockerApiSettings } from "../service-user/args";
 import { keysOf } from "../core/keys";
 import { DockerSettings, resolveDockerSettings } from "../rootless-docker/args";

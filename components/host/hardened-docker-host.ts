@@ -15,6 +15,7 @@ import { environmentValueProblem } from "../app-service/args";
 import { Tenant, buildTenant } from "../tenants/tenant";
 import { HardenedDockerHostArgs, validateHostDeclaration } from "./args";
 import { rethrowAsResourceError } from "../core/resource";
+import { DockerSettings, SHARED_DOCKER_KEYS } from "../rootless-docker/args";
 export { validateHostDeclaration } from "./args";
 export type { HardenedDockerHostArgs } from "./args";
 
@@ -111,12 +112,10 @@ export class HardenedDockerHost extends pulumi.ComponentResource {
     // further tenants after the host-wide steps, one account at a time (each takes the next
     // free subordinate id range)
     // the install and its settings are the host's; the daemon's own settings the tenant's
-    const {
-      daemonConfig: _d,
-      portDriver: _p,
-      disableRootfulDaemon: _r,
-      ...shared
-    } = args.docker ?? {};
+    const hostDocker: Record<string, unknown> = { ...args.docker };
+    const shared = Object.fromEntries(
+      SHARED_DOCKER_KEYS.filter((k) => hostDocker[k] !== undefined).map((k) => [k, hostDocker[k]]),
+    ) as Pick<DockerSettings, (typeof SHARED_DOCKER_KEYS)[number]>;
     let previous: pulumi.Resource = this.docker;
     this.tenants = tenants.map((t) => {
       const tenant = new Tenant(

@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { ConnectionArgs } from "../core/connection";
+import type { ConnectionArgs } from "../core/connection";
 import { DaemonConfig, renderDaemonJson } from "./daemon-json";
 import { PortDriver } from "./unit";
 import { InstallMethod } from "./script";
@@ -99,6 +99,22 @@ export const DOCKER_KEYS = keysOf<DockerSettings>()({
   portDriver: true,
   disableRootfulDaemon: true,
   startTimeoutSeconds: true,
+});
+
+/**
+ * The settings a host's further tenants take from the host (one install, one kernel): every
+ * `DockerSettings` key but the daemon's own, which each tenant sets for itself, and the
+ * rootful daemon's, which is host-wide. The compiler makes a new key land in one of the two.
+ */
+export const SHARED_DOCKER_KEYS = keysOf<
+  Omit<DockerSettings, "daemonConfig" | "portDriver" | "disableRootfulDaemon">
+>()({
+  install: true,
+  version: true,
+  sha256: true,
+  rootlessExtrasSha256: true,
+  startTimeoutSeconds: true,
+  unprivilegedPortStart: true,
 });
 
 /** What `RootlessDockerArgs` adds to `DockerSettings`. */

@@ -1,4 +1,4 @@
-import { ConnectionArgs } from "../core/connection";
+import type { ConnectionArgs } from "../core/connection";
 import {
   InvalidArgument,
   checkAbsolutePath,

@@ -169,7 +169,7 @@ function subordinateCheck(users: readonly CheckedUser[]): Check {
       );
 }
 
-/** Verdicts (probe-isolation.ts `socket_verdict`) that mean the connect() got through. */
+/** Verdicts (tenants/probe.ts `socket_verdict`) that mean the connect() got through. */
 const GOT_IN: Record<string, string> = {
   connected: "connected and got an answer",
   refused: "connect() allowed (nothing listens)",

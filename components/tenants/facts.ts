@@ -1,4 +1,4 @@
-/** Facts across tenants, from the probe's `isolation-*` sections (probe-isolation.ts). */
+/** Facts across tenants, from the probe's `isolation-*` sections (tenants/probe.ts). */
 
 /** A runtime directory or home as root lstat()ed it. */
 export interface PathFacts {

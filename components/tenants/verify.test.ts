@@ -2,7 +2,7 @@
  * verify with tenants: a host without them reports exactly what it did before tenants existed;
  * with them, each tenant's own checks under `tenant.<user>.`, slice limits and ports where
  * declared, and the checks across tenants. Probe outputs with tenants are made from the
- * recordings (helpers/verify.ts `withTenants`).
+ * recordings (test/helpers/verify.ts `withTenants`).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
