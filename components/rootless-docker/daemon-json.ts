@@ -1,3 +1,4 @@
+import { keysOf } from "../core/keys";
 import {
   InvalidArgument,
   checkAbsolutePath,
@@ -55,25 +56,30 @@ export const DEFAULT_DAEMON_CONFIG: DaemonConfig = {
   "no-new-privileges": true,
 };
 
-const KNOWN_KEYS = [
-  "log-driver",
-  "log-opts",
-  "no-new-privileges",
-  "icc",
-  "storage-driver",
-  "data-root",
-  "live-restore",
-  "userland-proxy",
-  "debug",
-  "experimental",
-  "mtu",
-  "max-concurrent-downloads",
-  "dns",
-  "registry-mirrors",
-  "default-address-pools",
-  "default-ulimits",
-  "features",
-] as const;
+const KNOWN_KEYS = keysOf<DaemonConfig>()({
+  "log-driver": true,
+  "log-opts": true,
+  "no-new-privileges": true,
+  icc: true,
+  "storage-driver": true,
+  "data-root": true,
+  "live-restore": true,
+  "userland-proxy": true,
+  debug: true,
+  experimental: true,
+  mtu: true,
+  "max-concurrent-downloads": true,
+  dns: true,
+  "registry-mirrors": true,
+  "default-address-pools": true,
+  "default-ulimits": true,
+  features: true,
+});
+
+type AddressPool = NonNullable<DaemonConfig["default-address-pools"]>[number];
+const POOL_KEYS = keysOf<AddressPool>()({ base: true, size: true });
+type Ulimit = NonNullable<DaemonConfig["default-ulimits"]>[string];
+const ULIMIT_KEYS = keysOf<Ulimit>()({ Name: true, Soft: true, Hard: true });
 
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const URL_RE = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~/-]*)?$/;
@@ -131,7 +137,7 @@ export function validateDaemonConfig(config: unknown, field = "docker.daemonConf
   if (c["default-address-pools"] !== undefined) {
     checkArray(f("default-address-pools"), c["default-address-pools"]).forEach((p, i) => {
       const pool = checkPlainObject(f(`default-address-pools[${i}]`), p);
-      checkKnownKeys(f(`default-address-pools[${i}]`), pool, ["base", "size"]);
+      checkKnownKeys(f(`default-address-pools[${i}]`), pool, POOL_KEYS);
       if (typeof pool.base !== "string" || !CIDR.test(pool.base)) {
         throw new InvalidArgument(
           f(`default-address-pools[${i}].base`),
@@ -147,7 +153,7 @@ export function validateDaemonConfig(config: unknown, field = "docker.daemonConf
       checkPlainObject(f("default-ulimits"), c["default-ulimits"]),
     )) {
       const u = checkPlainObject(f(`default-ulimits.${k}`), v);
-      checkKnownKeys(f(`default-ulimits.${k}`), u, ["Name", "Soft", "Hard"]);
+      checkKnownKeys(f(`default-ulimits.${k}`), u, ULIMIT_KEYS);
       if (u.Name !== k)
         throw new InvalidArgument(
           f(`default-ulimits.${k}.Name`),

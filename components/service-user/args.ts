@@ -154,7 +154,11 @@ export function resolveServiceUser(
     args.subordinateIds === undefined
       ? {}
       : checkPlainObject(`${field}.subordinateIds`, args.subordinateIds);
-  checkKnownKeys(`${field}.subordinateIds`, sub, ["start", "count"]);
+  checkKnownKeys(
+    `${field}.subordinateIds`,
+    sub,
+    keysOf<SubordinateIds>()({ start: true, count: true }),
+  );
   const count = checkInteger(
     `${field}.subordinateIds.count`,
     sub.count ?? MIN_SUBORDINATE_IDS,

@@ -3,6 +3,7 @@
  * a proxy: we generate configuration for a proven engine (a stock haproxy image) that is
  * deny-by-default and endpoint-exact.
  */
+import { keysOf } from "../core/keys";
 import {
   InvalidArgument,
   checkArray,
@@ -112,6 +113,10 @@ export interface SocketProxyPolicy {
   readonly apiVersionPrefix?: "optional" | "required" | "forbidden";
 }
 
+const POLICY_KEYS = keysOf<SocketProxyPolicy>()({ allow: true, apiVersionPrefix: true });
+const SECTIONS_KEYS = keysOf<ReturnType<typeof sections>>()({ sections: true });
+const RULE_KEYS = keysOf<ProxyRule>()({ method: true, path: true });
+
 export interface ResolvedProxyPolicy {
   /** Unique rules, in the order first given. */
   readonly rules: readonly ProxyRule[];
@@ -147,7 +152,7 @@ export function resolveProxyPolicy(
   field = "socketProxy",
 ): ResolvedProxyPolicy {
   const p = checkPlainObject(field, policy);
-  checkKnownKeys(field, p, ["allow", "apiVersionPrefix"]);
+  checkKnownKeys(field, p, POLICY_KEYS);
   const apiVersionPrefix =
     policy.apiVersionPrefix === undefined
       ? "optional"
@@ -183,7 +188,7 @@ export function resolveProxyPolicy(
     }
     const e = checkPlainObject(f, entry);
     if ("sections" in e) {
-      checkKnownKeys(f, e, ["sections"]);
+      checkKnownKeys(f, e, SECTIONS_KEYS);
       const names = checkArray(`${f}.sections`, e.sections);
       if (names.length === 0) throw new InvalidArgument(`${f}.sections`, names, "a non-empty list");
       names.forEach((name, j) => {
@@ -204,7 +209,7 @@ export function resolveProxyPolicy(
       });
       return;
     }
-    checkKnownKeys(f, e, ["method", "path"]);
+    checkKnownKeys(f, e, RULE_KEYS);
     const method = checkOneOf(`${f}.method`, e.method, PROXY_METHODS);
     add(method, checkRulePath(`${f}.path`, e.path));
   });

@@ -111,6 +111,12 @@ export const KEYS = keysOf<Omit<TraefikArgs, "canary">>()({
   unprivilegedPortStart: true,
 });
 
+/** The keys of `TraefikArgs.proxy`. */
+export const TRAEFIK_PROXY_KEYS = keysOf<TraefikArgs["proxy"]>()({
+  endpoint: true,
+  networkName: true,
+});
+
 /**
  * Validates Traefik settings. `unprivilegedPortStart` is the rootless daemon's setting
  * (undefined: the kernel default 1024), so a port it cannot publish is an error now, not a

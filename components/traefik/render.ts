@@ -3,6 +3,8 @@
  * the socket proxy (never a socket), nothing is exposed unless a container opts in, and the
  * dashboard is off unless asked for.
  */
+import { keysOf } from "../core/keys";
+import type { TraefikDashboardSettings } from "./args";
 import {
   InvalidArgument,
   checkArray,
@@ -73,9 +75,15 @@ export function checkTraefikExtraArgs(field: string, value: unknown): string[] {
   });
 }
 
+const DASHBOARD_KEYS = keysOf<TraefikDashboardSettings>()({
+  host: true,
+  users: true,
+  entrypoint: true,
+});
+
 export function checkTraefikDashboard(field: string, value: unknown): TraefikDashboardArgs {
   const d = checkPlainObject(field, value);
-  checkKnownKeys(field, d, ["host", "users", "entrypoint"]);
+  checkKnownKeys(field, d, DASHBOARD_KEYS);
   return {
     ...(d.host === undefined ? {} : { host: checkHost(`${field}.host`, d.host) }),
     entrypoint: checkOneOf(`${field}.entrypoint`, d.entrypoint ?? "websecure", [

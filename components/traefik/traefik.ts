@@ -12,7 +12,7 @@ import {
 import { dockerService } from "../docker-service/docker-service";
 import { resolveCanary } from "../docker-service/docker-service";
 import { checkKnownKeys, checkPlainObject } from "../core/validate";
-import { TraefikArgs, resolveTraefik } from "./args";
+import { TRAEFIK_PROXY_KEYS, TraefikArgs, resolveTraefik } from "./args";
 import { rethrowAsResourceError } from "../core/resource";
 import { ROLES } from "../core/labels";
 export { DEFAULT_TRAEFIK_IMAGE, resolveTraefik } from "./args";
@@ -45,7 +45,7 @@ export class Traefik extends pulumi.ComponentResource {
     const { canary: canaryArgs, ...settings } = args;
     const { s, canary } = rethrowAsResourceError(this, () => {
       const p = checkPlainObject("traefik.proxy", args.proxy);
-      checkKnownKeys("traefik.proxy", p, ["endpoint", "networkName"]);
+      checkKnownKeys("traefik.proxy", p, TRAEFIK_PROXY_KEYS);
       return {
         s: resolveTraefik(settings, args.unprivilegedPortStart),
         canary: resolveCanary("traefik.canary", canaryArgs),

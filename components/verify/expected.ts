@@ -1,4 +1,5 @@
 import { AppServiceArgs } from "../app-service/args";
+import { keysOf } from "../core/keys";
 import { environmentFilePath } from "../app-service/unit";
 import { HardenedDockerHostArgs, validateHostDeclaration } from "../host/args";
 import { checkSliceLimits } from "../systemd-unit/slice-limits";
@@ -83,7 +84,11 @@ export function expectationFromArgs(
   opts: ExpectationOptions = {},
 ): VerifyExpectation {
   const o = checkPlainObject("verify options", opts);
-  checkKnownKeys("verify options", o, ["maxExposure", "loginUser"]);
+  checkKnownKeys(
+    "verify options",
+    o,
+    keysOf<ExpectationOptions>()({ maxExposure: true, loginUser: true }),
+  );
   const maxExposure = checkNumber("maxExposure", opts.maxExposure ?? DEFAULT_MAX_EXPOSURE, 0, 10);
   validateHostDeclaration(args, { loginUser: opts.loginUser, requireDeployKeys: false });
   const docker = resolveDockerSettings(args.docker ?? {});

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { keysOf } from "../core/keys";
 import type { ConnectConfig } from "ssh2";
 import { execOnce, hostKeyMatches } from "./ssh";
 import { resolveCauses } from "./check";
@@ -37,6 +38,17 @@ export interface VerifyConnection {
   /** @default true unless user is root */
   readonly sudo?: boolean;
 }
+
+const VERIFY_CONNECTION_KEYS = keysOf<VerifyConnection>()({
+  host: true,
+  port: true,
+  user: true,
+  privateKey: true,
+  agent: true,
+  hostKey: true,
+  insecureIgnoreHostKey: true,
+  sudo: true,
+});
 
 export interface VerifyOptions {
   /** Name the report carries. @default "<host>:<port>" */
@@ -116,16 +128,7 @@ export function resolveVerifyConnection(
   c: VerifyConnection,
 ): ConnectConfig & { sudo: boolean; hostKey?: string } {
   const o = checkPlainObject("connection", c);
-  checkKnownKeys("connection", o, [
-    "host",
-    "port",
-    "user",
-    "privateKey",
-    "agent",
-    "hostKey",
-    "insecureIgnoreHostKey",
-    "sudo",
-  ]);
+  checkKnownKeys("connection", o, VERIFY_CONNECTION_KEYS);
   const { host, port, user, hostKey, sudo } = checkLogin("connection", c, {
     pinHostKey: "Pass --host-key 'ssh-ed25519 AAAA…' (or hostKey in the stack file).",
     rootNeededFor: "the probe reads root-only files",
