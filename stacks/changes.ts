@@ -14,6 +14,7 @@
  */
 import type { Plan, PlannedResource } from "./plan";
 import { withTable } from "./keys";
+import type { StackKeyName } from "./keys";
 
 export type Action = "create" | "update" | "replace" | "delete";
 
@@ -27,8 +28,8 @@ export interface PlannedActions {
 }
 
 export interface ChangeRow {
-  /** Stack key (`pulumi config set <key>`). */
-  readonly key: string;
+  /** Stack key (`pulumi config set <key>`): a row of STACK_KEYS. */
+  readonly key: StackKeyName;
   /**
    * Where the change starts from, when the example stack lacks it (e.g. a tenant with a
    * dashboard): applied to the example stack's config before `example`, and planned as "before".
