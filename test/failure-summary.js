@@ -13,7 +13,26 @@ const LISTED = 25;
 const SLOWEST = 12;
 const SLOW_MS = 60_000;
 
+/** A test that took this long is named as it ends, with the run's clock (see onTestCaseResult). */
+const PROGRESS_MS = 20_000;
+
 class FailureSummary {
+  constructor() {
+    this.started = Date.now();
+  }
+
+  /**
+   * As each long test ends (the VM suites), one line: its status, its time and the run's
+   * clock. Jest prints a file's results only when the whole file ends, so without this a run
+   * cut off by a time limit shows nothing of where its hour went.
+   */
+  onTestCaseResult(_test, t) {
+    if ((t.duration ?? 0) < PROGRESS_MS) return;
+    const clock = ((Date.now() - this.started) / 1000).toFixed(0);
+    const took = ((t.duration ?? 0) / 1000).toFixed(1);
+    process.stderr.write(`[${clock} s] ${t.status} in ${took} s: ${t.fullName.slice(0, 110)}\n`);
+  }
+
   onRunComplete(_contexts, results) {
     this.slowest(results);
     this.failures(results);

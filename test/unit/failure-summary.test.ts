@@ -61,3 +61,27 @@ describe("the failure summary at the end of a Jest run", () => {
     expect(lines.length).toBeLessThan(70);
   });
 });
+
+describe("progress of long tests, as each ends", () => {
+  const lineOf = (duration: number) => {
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stderr, "write").mockImplementation((s) => {
+      written.push(String(s));
+      return true;
+    });
+    try {
+      new (FailureSummary as unknown as new () => {
+        onTestCaseResult(t: unknown, r: unknown): void;
+      })().onTestCaseResult({}, { status: "passed", fullName: "converge", duration });
+    } finally {
+      spy.mockRestore();
+    }
+    return written.join("");
+  };
+  test("a test of 20 s or more: its status, time and the run's clock", () => {
+    expect(lineOf(461_500)).toMatch(/^\[\d+ s\] passed in 461\.5 s: converge\n$/);
+  });
+  test("a short test: nothing (npm test stays quiet)", () => {
+    expect(lineOf(19_999)).toBe("");
+  });
+});
