@@ -70,9 +70,11 @@ describe("progress of long tests, as each ends", () => {
       return true;
     });
     try {
-      new (FailureSummary as unknown as new () => {
-        onTestCaseResult(t: unknown, r: unknown): void;
-      })().onTestCaseResult({}, { status: "passed", fullName: "converge", duration });
+      new (
+        FailureSummary as unknown as new () => {
+          onTestCaseResult(t: unknown, r: unknown): void;
+        }
+      )().onTestCaseResult({}, { status: "passed", fullName: "converge", duration });
     } finally {
       spy.mockRestore();
     }
