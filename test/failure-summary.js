@@ -27,9 +27,10 @@ class FailureSummary {
    * cut off by a time limit shows nothing of where its hour went.
    */
   onTestCaseResult(_test, t) {
-    if ((t.duration ?? 0) < PROGRESS_MS) return;
+    const ms = t.duration ?? 0;
+    if (ms < PROGRESS_MS) return;
     const clock = ((Date.now() - this.started) / 1000).toFixed(0);
-    const took = ((t.duration ?? 0) / 1000).toFixed(1);
+    const took = (ms / 1000).toFixed(1);
     process.stderr.write(`[${clock} s] ${t.status} in ${took} s: ${t.fullName.slice(0, 110)}\n`);
   }
 

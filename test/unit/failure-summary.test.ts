@@ -2,7 +2,23 @@
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const FailureSummary = require("../failure-summary.js") as new () => {
   onRunComplete(contexts: unknown, results: unknown): void;
+  onTestCaseResult(test: unknown, result: unknown): void;
 };
+
+/** What `write` sent to stderr (where the reporter writes). */
+function stderrOf(write: () => void): string {
+  const written: string[] = [];
+  const spy = jest.spyOn(process.stderr, "write").mockImplementation((s) => {
+    written.push(String(s));
+    return true;
+  });
+  try {
+    write();
+  } finally {
+    spy.mockRestore();
+  }
+  return written.join("");
+}
 
 function summaryOf(failures: number, passes = 2): string[] {
   const testResults = [
@@ -19,17 +35,9 @@ function summaryOf(failures: number, passes = 2): string[] {
       ],
     })),
   ];
-  const written: string[] = [];
-  const spy = jest.spyOn(process.stderr, "write").mockImplementation((s) => {
-    written.push(String(s));
-    return true;
-  });
-  try {
-    new FailureSummary().onRunComplete([], { testResults: [{ testFilePath: "f", testResults }] });
-  } finally {
-    spy.mockRestore();
-  }
-  return written.join("").split("\n");
+  return stderrOf(() =>
+    new FailureSummary().onRunComplete([], { testResults: [{ testFilePath: "f", testResults }] }),
+  ).split("\n");
 }
 
 describe("the failure summary at the end of a Jest run", () => {
@@ -63,23 +71,13 @@ describe("the failure summary at the end of a Jest run", () => {
 });
 
 describe("progress of long tests, as each ends", () => {
-  const lineOf = (duration: number) => {
-    const written: string[] = [];
-    const spy = jest.spyOn(process.stderr, "write").mockImplementation((s) => {
-      written.push(String(s));
-      return true;
-    });
-    try {
-      new (
-        FailureSummary as unknown as new () => {
-          onTestCaseResult(t: unknown, r: unknown): void;
-        }
-      )().onTestCaseResult({}, { status: "passed", fullName: "converge", duration });
-    } finally {
-      spy.mockRestore();
-    }
-    return written.join("");
-  };
+  const lineOf = (duration: number) =>
+    stderrOf(() =>
+      new FailureSummary().onTestCaseResult(
+        {},
+        { status: "passed", fullName: "converge", duration },
+      ),
+    );
   test("a test of 20 s or more: its status, time and the run's clock", () => {
     expect(lineOf(461_500)).toMatch(/^\[\d+ s\] passed in 461\.5 s: converge\n$/);
   });
